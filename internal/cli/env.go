@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvVar is one environment variable mlship reads. This is the only place
+// that reads the environment; values are passed down to libraries.
+type EnvVar struct {
+	Name, Description string
+}
+
+// Env is the catalogue of environment variables, printed by `mlship env`.
+var Env = []EnvVar{
+	{"MLSHIP_ONNXRUNTIME_LIB", "path of libonnxruntime.so (or its directory); overrides the search"},
+	{"MLSHIP_CACHE_DIR", "mlship's cache directory (default $XDG_CACHE_HOME/mlship or ~/.cache/mlship)"},
+	{"MLSHIP_LOG_LEVEL", "log level: debug, info, warn, error (default info)"},
+	{"MLSHIP_LOG_FORMAT", "log format: text or json (default text)"},
+	{"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "request timeout in seconds for /invocations (default 60), as in MLflow"},
+	{"MLFLOW_DISABLE_SCHEMA_DETAILS", "true: generic messages for schema enforcement errors, as in MLflow"},
+	{"MLFLOW_PORT", "default port of `mlship models serve` (default 5000), as in MLflow"},
+	{"MLFLOW_HOST", "default host of `mlship models serve` (default 127.0.0.1), as in MLflow"},
+	{"LD_LIBRARY_PATH", "also searched for libonnxruntime.so"},
+}
+
+// environ is the process environment, read once, injectable in tests.
+type environ func(string) string
+
+func (e environ) get(k string) string {
+	if e == nil {
+		return os.Getenv(k)
+	}
+	return e(k)
+}
+
+func (e environ) boolean(k string) bool {
+	v, err := strconv.ParseBool(strings.TrimSpace(e.get(k)))
+	return err == nil && v
+}
+
+func (e environ) seconds(k string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(e.get(k))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n <= 0 {
+		return def
+	}
+	return time.Duration(n * float64(time.Second))
+}
+
+// cacheDir is MLSHIP_CACHE_DIR, else $XDG_CACHE_HOME/mlship, else
+// ~/.cache/mlship.
+func (e environ) cacheDir() string {
+	if d := e.get("MLSHIP_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d := e.get("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "mlship")
+	}
+	if h := e.get("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "mlship")
+	}
+	return ""
+}

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mlship/mlship/serve"
+)
+
+// serveOptions are the flags of `mlship serve` (and `mlship models serve`).
+type serveOptions struct {
+	host        string
+	port        int
+	flavor      string
+	maxBody     string
+	timeoutSecs float64
+	threads     int
+	// MLflow flags accepted for compatibility.
+	workers        int
+	envManager     string
+	noConda        bool
+	installMLflow  bool
+	enableMLServer bool
+}
+
+func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool) {
+	defPort, defHost := 8080, "127.0.0.1"
+	if mlflowDefaults {
+		defPort = 5000
+		if p, err := strconv.Atoi(d.env.get("MLFLOW_PORT")); err == nil {
+			defPort = p
+		}
+		if h := d.env.get("MLFLOW_HOST"); h != "" {
+			defHost = h
+		}
+	}
+	timeout := d.env.seconds("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", serve.DefaultRequestTimeout)
+	fs.StringVar(&o.flavor, "flavor", "", "serve the model with this flavor instead of the preferred one (e.g. onnx, python_function)")
+	fs.StringVar(&o.maxBody, "max-body-size", "100MiB", "largest accepted request body (bytes, or with a unit: 512KiB, 100MiB, 1GiB)")
+	fs.IntVar(&o.threads, "threads", 0, "threads one prediction may use in an in-process runtime (0: the runtime's default)")
+	if mlflowDefaults {
+		fs.IntVarP(&o.port, "port", "p", defPort, "port to listen on (env MLFLOW_PORT)")
+		fs.StringVarP(&o.host, "host", "h", defHost, "address to listen on (env MLFLOW_HOST)")
+		fs.Float64VarP(&o.timeoutSecs, "timeout", "t", timeout.Seconds(), "request timeout in seconds (env MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT)")
+		fs.IntVarP(&o.workers, "workers", "w", 0, "accepted for MLflow compatibility; mlship serves concurrent requests from one process")
+		fs.StringVar(&o.envManager, "env-manager", "", "accepted for MLflow compatibility (python_function environments)")
+		fs.BoolVar(&o.noConda, "no-conda", false, "accepted for MLflow compatibility (same as --env-manager local)")
+		fs.BoolVar(&o.installMLflow, "install-mlflow", false, "accepted for MLflow compatibility; mlship does not need MLflow")
+		fs.BoolVar(&o.enableMLServer, "enable-mlserver", false, "accepted for MLflow compatibility; ignored")
+	} else {
+		fs.IntVar(&o.port, "port", defPort, "port to listen on")
+		fs.StringVar(&o.host, "host", defHost, "address to listen on (0.0.0.0 for all interfaces)")
+		fs.Float64Var(&o.timeoutSecs, "timeout", timeout.Seconds(), "request timeout in seconds (env MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT)")
+	}
+}
+
+// NewCmdServe is `mlship serve MODEL`.
+func NewCmdServe(d *deps) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve MODEL",
+		Short: "Serve a model over HTTP with MLflow's scoring protocol",
+		Long: "Serve a model directory (or its MLmodel file, or a file:// URI) on /invocations, /ping,\n" +
+			"/health and /version, answering exactly as `mlflow models serve` does.",
+		Example: "  mlship serve ./model --port 8080\n" +
+			"  curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{\"inputs\": [[1, 2, 3, 4]]}'",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd, d, o, args[0])
+		},
+	}
+	o.AddFlags(cmd.Flags(), d, false)
+	return cmd
+}
+
+// NewCmdModels is `mlship models`, MLflow's spelling of the model commands.
+func NewCmdModels(d *deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "models",
+		Short: "MLflow-compatible model commands (mlflow models ...)",
+	}
+	o := &serveOptions{}
+	var uri string
+	serveCmd := &cobra.Command{
+		Use:   "serve -m MODEL_URI",
+		Short: "Serve a model, with `mlflow models serve` flags",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.installMLflow {
+				d.logger().Info("--install-mlflow ignored: mlship serves models without MLflow")
+			}
+			if o.enableMLServer {
+				d.logger().Warn("--enable-mlserver ignored: mlship serves the model itself")
+			}
+			return runServe(cmd, d, o, uri)
+		},
+	}
+	// -h is MLflow's --host here, so help gets no shorthand.
+	serveCmd.Flags().Bool("help", false, "help for serve")
+	serveCmd.Flags().StringVarP(&uri, "model-uri", "m", "", "model to serve: a directory, its MLmodel file, or a file:// URI")
+	_ = serveCmd.MarkFlagRequired("model-uri")
+	o.AddFlags(serveCmd.Flags(), d, true)
+	cmd.AddCommand(serveCmd)
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
+	ctx := cmd.Context()
+	maxBody, err := parseSize(o.maxBody)
+	if err != nil {
+		return fmt.Errorf("--max-body-size: %w", err)
+	}
+	if o.port < 0 || o.port > 65535 {
+		return fmt.Errorf("--port %d is not a valid port", o.port)
+	}
+	if o.timeoutSecs <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	log := d.logger()
+	loaded, err := d.registry.Load(ctx, ref, o.flavor, d.loadOptions(o.threads))
+	if err != nil {
+		return err
+	}
+	defer loaded.Close()
+	log.Info("model loaded", "dir", loaded.Model.Dir, "flavor", loaded.Flavor)
+	srv := serve.New(loaded.Predictor, serve.Config{
+		Addr:              net.JoinHostPort(o.host, strconv.Itoa(o.port)),
+		Model:             loaded.Model,
+		MaxBodyBytes:      maxBody,
+		RequestTimeout:    time.Duration(o.timeoutSecs * float64(time.Second)),
+		HideSchemaDetails: d.env.boolean("MLFLOW_DISABLE_SCHEMA_DETAILS"),
+		Version:           Version(),
+		Logger:            log,
+	})
+	return srv.Run(ctx)
+}
+
+// parseSize reads a byte count with an optional unit (B, KB, KiB, MB, MiB,
+// GB, GiB).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToLower(s), strings.ToLower(u.suffix)) {
+			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	return int64(n * float64(mult)), nil
+}

@@ -1,0 +1,84 @@
+// Package testenv locates what tests need outside the repository: the shared
+// test data beside the clone and native runtimes. Under CI (CI=true) a
+// missing requirement fails the test instead of skipping it, so core paths
+// cannot silently go untested.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RepoRoot returns the directory holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("testenv: cannot locate source file")
+	}
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: go.mod not found above " + file)
+		}
+		dir = parent
+	}
+}
+
+// InCI reports whether the tests run under CI.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips the test with reason, or fails it under CI.
+func Missing(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("required under CI=true: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// SharedTestdata returns ../shared/testdata next to the repository
+// (MLSHIP_SHARED_TESTDATA overrides), or skips (fails under CI) when absent.
+func SharedTestdata(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("MLSHIP_SHARED_TESTDATA")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(t), "..", "shared", "testdata")
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		Missing(t, "shared test data not found at "+dir+" (set MLSHIP_SHARED_TESTDATA)")
+	}
+	return dir
+}
+
+// CopyDir copies a directory tree into a fresh temporary directory so a
+// test may modify it; shared test data is read-only.
+func CopyDir(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copying %s: %v", src, err)
+	}
+	return dst
+}

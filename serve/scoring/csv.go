@@ -1,0 +1,225 @@
+package scoring
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/mlship/mlship/internal/jsonscan"
+)
+
+// naValues are the cells pandas.read_csv reads as missing by default.
+var naValues = map[string]bool{
+	"": true, "#N/A": true, "#N/A N/A": true, "#NA": true, "-1.#IND": true, "-1.#QNAN": true,
+	"-NaN": true, "-nan": true, "1.#IND": true, "1.#QNAN": true, "<NA>": true, "N/A": true,
+	"NA": true, "NULL": true, "NaN": true, "None": true, "n/a": true, "nan": true, "null": true,
+}
+
+// DecodeCSV decodes a text/csv body as pandas.read_csv would: a header row
+// names the columns; with a signature the column types are forced,
+// otherwise inferred (integers, floats, booleans, strings). CSV requests
+// carry no params.
+func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
+	r := csv.NewReader(bytes.NewReader(body))
+	r.FieldsPerRecord = -1
+	r.ReuseRecord = false
+	header, err := r.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, csvError("No columns to parse from file")
+	}
+	if err != nil {
+		return nil, csvError(err.Error())
+	}
+	cells := make([][]string, len(header))
+	rows := 0
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, csvError(err.Error())
+		}
+		if len(rec) > len(header) {
+			return nil, csvError("Error tokenizing data. C error: Expected " + itoa(len(header)) + " fields in line " + itoa(rows+2) + ", saw " + itoa(len(rec)))
+		}
+		for j := range header {
+			v := ""
+			if j < len(rec) {
+				v = rec[j]
+			}
+			cells[j] = append(cells[j], v)
+		}
+		rows++
+	}
+	t := &table{}
+	defer t.release()
+	for j, name := range header {
+		c := d.columnFor(name, j)
+		t.add(name, c)
+		textCol := wantsText(c)
+		for i, v := range cells[j] {
+			if err := cellErr(name, i, csvCell(c, v, textCol)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	b, dropped, err := t.build(rows)
+	if err != nil {
+		return nil, err
+	}
+	b, err = d.conform(b, dropped)
+	if err != nil {
+		return nil, err
+	}
+	return &Request{Form: d.form("csv"), Batch: b}, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func csvError(msg string) error {
+	return badRequest("Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted Pandas DataFrame produced using the pandas.DataFrame.to_csv() method. Error: '%s'", msg)
+}
+
+// wantsText reports whether a column takes its cells as text (string,
+// binary, datetime, JSON columns) rather than as numbers or booleans.
+func wantsText(c column) bool {
+	var s sink
+	switch x := c.(type) {
+	case *scalarColumn:
+		s = x.sink
+	case *jsonColumn:
+		return true
+	case *inferColumn:
+		return false
+	default:
+		return false
+	}
+	switch s.(type) {
+	case *stringSink, *binarySink, *timeSink:
+		return true
+	}
+	return false
+}
+
+// csvCell feeds one CSV field to a column. Fields are fed as JSON-like
+// tokens so the same typing rules apply to CSV and JSON.
+func csvCell(c column, v string, text bool) error {
+	if naValues[v] {
+		return c.missing()
+	}
+	if text {
+		return c.cell(jsonscan.New(quoteJSON(v)))
+	}
+	if isCSVNumber(v) {
+		return c.cell(jsonscan.New(numberToken(v)))
+	}
+	switch v {
+	case "True", "true", "TRUE":
+		return c.cell(jsonscan.New([]byte("true")))
+	case "False", "false", "FALSE":
+		return c.cell(jsonscan.New([]byte("false")))
+	}
+	return c.cell(jsonscan.New(quoteJSON(v)))
+}
+
+// isCSVNumber accepts what pandas' C parser reads as a number: an optional
+// sign, digits with an optional point (".5" and "5." included), an optional
+// exponent, or inf.
+func isCSVNumber(s string) bool {
+	t := strings.TrimLeft(s, "+-")
+	if len(s)-len(t) > 1 {
+		return false
+	}
+	switch strings.ToLower(t) {
+	case "inf", "infinity":
+		return true
+	}
+	digits, i := 0, 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+		digits++
+	}
+	if i < len(t) && t[i] == '.' {
+		i++
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(t) && (t[i] == 'e' || t[i] == 'E') {
+		i++
+		if i < len(t) && (t[i] == '+' || t[i] == '-') {
+			i++
+		}
+		e := 0
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+			e++
+		}
+		if e == 0 {
+			return false
+		}
+	}
+	return i == len(t)
+}
+
+// numberToken rewrites a CSV number into a JSON number token.
+func numberToken(s string) []byte {
+	neg := strings.HasPrefix(s, "-")
+	t := strings.TrimLeft(s, "+-")
+	switch strings.ToLower(t) {
+	case "inf", "infinity":
+		if neg {
+			return []byte("-Infinity")
+		}
+		return []byte("Infinity")
+	}
+	if strings.HasPrefix(t, ".") {
+		t = "0" + t
+	}
+	t = strings.Replace(t, ".e", ".0e", 1)
+	t = strings.Replace(t, ".E", ".0E", 1)
+	if strings.HasSuffix(t, ".") {
+		t += "0"
+	}
+	// Strip leading zeros JSON does not allow ("007" is 7 to pandas).
+	intPart := t
+	if i := strings.IndexAny(t, ".eE"); i >= 0 {
+		intPart = t[:i]
+	}
+	trimmed := strings.TrimLeft(intPart, "0")
+	if trimmed == "" {
+		trimmed = "0"
+	}
+	t = trimmed + t[len(intPart):]
+	if neg {
+		t = "-" + t
+	}
+	return []byte(t)
+}
+
+func quoteJSON(s string) []byte {
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&0xF])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+const hexd = "0123456789abcdef"
