@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Provisions what mlship needs on a Debian machine with Go installed.
+#   scripts/setup.sh run    # the ONNX Runtime library (for `make run`)
+#   scripts/setup.sh test   # plus Debian packages the test suite uses
+# Safe to run repeatedly: it only installs what is missing.
+set -euo pipefail
+mode="${1:-run}"
+here="$(cd "$(dirname "$0")" && pwd)"
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: Go is required (https://go.dev/doc/install); mlship needs Go 1.26 or newer" >&2
+  exit 1
+fi
+
+# Debian packages, by mode. libonnx-testdata: the ONNX operator test suite
+# the onnx flavor is checked against. python3 + numpy/onnx: regenerate test
+# models (not needed to run the tests themselves).
+apt_pkgs=()
+if [[ "$mode" == "test" ]]; then
+  apt_pkgs+=(libonnx-testdata)
+fi
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; fi
+  fi
+  if [[ $(id -u) -eq 0 || -n "$sudo" ]]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >/dev/null || true
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages: ${missing[*]} (install them with apt-get as root); tests that need them will say so" >&2
+  fi
+fi
+
+"$here/provision-onnxruntime.sh"
