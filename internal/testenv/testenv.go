@@ -82,3 +82,35 @@ func CopyDir(t testing.TB, src string) string {
 	}
 	return dst
 }
+
+// CacheDir is mlship's cache directory as the CLI computes it
+// (MLSHIP_CACHE_DIR, else $XDG_CACHE_HOME/mlship, else ~/.cache/mlship).
+func CacheDir() string {
+	if d := os.Getenv("MLSHIP_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "mlship")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "mlship")
+}
+
+// ONNXRuntime returns the getenv function and cache directory to put in
+// flavors.LoadOptions so the onnx flavor finds the ONNX Runtime library,
+// or skips (fails under CI) when none is provisioned.
+func ONNXRuntime(t testing.TB) (getenv func(string) string, cacheDir string) {
+	t.Helper()
+	cacheDir = CacheDir()
+	if p := os.Getenv("MLSHIP_ONNXRUNTIME_LIB"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			Missing(t, "MLSHIP_ONNXRUNTIME_LIB="+p+": "+err.Error())
+		}
+		return os.Getenv, cacheDir
+	}
+	lib := filepath.Join(cacheDir, "onnxruntime", "1.30.0", "libonnxruntime.so.1")
+	if _, err := os.Stat(lib); err != nil {
+		Missing(t, "ONNX Runtime is not provisioned at "+lib+" (run scripts/provision-onnxruntime.sh or set MLSHIP_ONNXRUNTIME_LIB)")
+	}
+	return os.Getenv, cacheDir
+}
