@@ -73,6 +73,9 @@ func ParseParamSchema(data []byte) (*ParamSchema, error) {
 		}
 		switch x := tv.(type) {
 		case string:
+			if k := Kind(x); !k.IsScalar() && k != Object {
+				return nil, fmt.Errorf("param %q: unsupported type %q (params are scalars, lists of scalars via shape [-1], or objects)", name, x)
+			}
 			typeObj := map[string]any{"type": x}
 			if p, ok := it["properties"]; ok {
 				typeObj["properties"] = p

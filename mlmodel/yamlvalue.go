@@ -81,10 +81,20 @@ func scalarValue(n *yaml.Node) (any, error) {
 			return nil, fmt.Errorf("line %d: %w", n.Line, err)
 		}
 		return f, nil
-	default: // !!str, !!timestamp, !!binary and custom tags keep their text
+	case "!!timestamp":
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) == 0 {
+			return timestamp(n.Value), nil
+		}
+		return n.Value, nil
+	default: // !!str, !!binary and custom tags keep their text
 		return n.Value, nil
 	}
 }
+
+// timestamp is an unquoted YAML date or date-time. It is kept as written so
+// that a round trip writes it unquoted again: PyYAML reads it as a date,
+// and quoting it would turn it into a string.
+type timestamp string
 
 // toNode converts plain Go values into a YAML node tree formatted the way
 // PyYAML's safe_dump(default_flow_style=False) formats it: block style,
@@ -103,6 +113,8 @@ func toNode(v any) *yaml.Node {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: string(pyjson.AppendYAMLFloat(nil, x))}
 	case string:
 		return stringNode(x)
+	case timestamp:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!timestamp", Value: string(x)}
 	case []string:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 		for _, s := range x {
@@ -238,6 +250,8 @@ func asString(key string, v any) (string, error) {
 		return "", nil
 	case string:
 		return x, nil
+	case timestamp:
+		return string(x), nil
 	case int64:
 		return strconv.FormatInt(x, 10), nil
 	case float64:
@@ -311,6 +325,8 @@ func describe(v any) string {
 		return "a number"
 	case string:
 		return fmt.Sprintf("the string %q", x)
+	case timestamp:
+		return fmt.Sprintf("the date %s", x)
 	case []any:
 		return "a list"
 	case map[string]any:
