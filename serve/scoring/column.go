@@ -83,8 +83,11 @@ func (c *tensorColumn) finish(name string) (arrow.Field, arrow.Array, error) {
 		if len(c.cellShape) == 0 && !(len(c.spec.Shape) == 1 || (len(c.spec.Shape) == 2 && c.spec.Shape[1] == 1)) {
 			return arrow.Field{}, nil, &valueError{fmt.Sprintf("column holds scalars, which only fit tensor shapes (-1,) or (-1, 1); the signature declares %s", pyShape(c.spec.Shape))}
 		}
-		if re, ok := reshapeTo(shape, c.spec.Shape); ok {
-			shape = re
+		// MLflow stacks the cells and reshapes them to the spec's shape.
+		if checkShape(*c.spec, shape) != nil {
+			if re, ok := reshapeTo(shape, c.spec.Shape); ok {
+				shape = re
+			}
 		}
 		if err := checkShape(*c.spec, shape); err != nil {
 			return arrow.Field{}, nil, &valueError{err.Error()}
@@ -165,8 +168,18 @@ func (c *skipColumn) release() {}
 // objects (a JSON column).
 type inferColumn struct {
 	mem     memory.Allocator
-	pending int // nulls seen before the first value
+	spec    *mlmodel.TensorSpec // values take this tensor's dtype (an unnamed tensor signature)
+	pending int                 // nulls seen before the first value
 	inner   column
+}
+
+func (c *inferColumn) newSink() sink {
+	if c.spec != nil {
+		if sk, err := dtypeSink(c.mem, c.spec.DType); err == nil {
+			return sk
+		}
+	}
+	return newInferSink(c.mem)
 }
 
 func (c *inferColumn) cell(s *jsonscan.Scanner) error {
@@ -179,11 +192,11 @@ func (c *inferColumn) cell(s *jsonscan.Scanner) error {
 			c.pending++
 			return nil
 		case jsonscan.Array:
-			c.inner = &tensorColumn{sink: newInferSink(c.mem)}
+			c.inner = &tensorColumn{sink: c.newSink(), spec: c.spec}
 		case jsonscan.Object:
 			c.inner = &jsonColumn{b: array.NewStringBuilder(c.mem)}
 		default:
-			c.inner = &scalarColumn{sink: newInferSink(c.mem)}
+			c.inner = &scalarColumn{sink: c.newSink()}
 		}
 		for ; c.pending > 0; c.pending-- {
 			if err := c.inner.missing(); err != nil {

@@ -238,18 +238,25 @@ func (d *Decoder) columnFor(name string, pos int) column {
 		return &inferColumn{mem: d.mem()}
 	}
 	if in.IsTensorBased() {
+		if !in.HasNames() {
+			// One unnamed tensor: either a column of tensor cells, or scalar
+			// columns stacked side by side into it (DataFrame.to_numpy()).
+			// Either way the values take the tensor's dtype.
+			t := &in.Tensors[0]
+			if _, err := dtypeArrow(t.DType); err != nil {
+				return &inferColumn{mem: d.mem()}
+			}
+			return &inferColumn{mem: d.mem(), spec: t}
+		}
 		for i := range in.Tensors {
 			t := &in.Tensors[i]
-			if t.Name == name || (t.Name == "" && pos == 0) {
+			if t.Name == name {
 				sk, err := dtypeSink(d.mem(), t.DType)
 				if err != nil {
 					return &inferColumn{mem: d.mem()}
 				}
 				return &tensorColumn{sink: sk, spec: t}
 			}
-		}
-		if !in.HasNames() {
-			return &inferColumn{mem: d.mem()} // columns stacked into the unnamed tensor
 		}
 		return &skipColumn{}
 	}
@@ -320,6 +327,15 @@ func (t *table) build(rows int) (b columnar.Batch, dropped []string, err error) 
 		fields = append(fields, f)
 		arrs = append(arrs, a)
 	}
+	// Reshaping tensor cells to the signature's shape (MLflow does) can
+	// change the first dimension; the columns must still agree.
+	for i, a := range arrs {
+		if i == 0 {
+			rows = a.Len()
+		} else if a.Len() != rows {
+			return nil, nil, invalidInput("Invalid input. After reshaping to the signature's shapes the inputs have different first dimensions (%d and %d).", rows, a.Len())
+		}
+	}
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, int64(rows)), dropped, nil
 }
 
@@ -352,6 +368,12 @@ func (d *Decoder) dataframeSplit(raw []byte) (columnar.Batch, error) {
 	if dataRaw == nil {
 		return nil, badRequest("Dataframe split format must have 'data' field and optionally 'columns' and 'index' fields. Got %s.'", pyList(keys))
 	}
+	return d.splitTable(columnsRaw, dataRaw)
+}
+
+// splitTable builds a table from split-orient parts: optional column names
+// and a list of rows.
+func (d *Decoder) splitTable(columnsRaw, dataRaw []byte) (columnar.Batch, error) {
 	var names []string
 	if columnsRaw != nil {
 		cs := jsonscan.New(columnsRaw)
@@ -392,7 +414,7 @@ func (d *Decoder) dataframeSplit(raw []byte) (columnar.Batch, error) {
 		setup(len(names))
 	}
 	rows := 0
-	err = ds.Array(func(r int) error {
+	err := ds.Array(func(r int) error {
 		rows++
 		if ds.Peek() != jsonscan.Array {
 			// A bare value per row is a one-column frame.
@@ -802,70 +824,16 @@ func (d *Decoder) columnsFromValue(s *jsonscan.Scanner) (columnar.Batch, error) 
 		}
 		return d.conform(b, dropped)
 	}
-	// Positional: parse as a tensor, then split columns.
-	sk := newInferSink(d.mem())
-	defer sk.release()
-	shape, err := parseNested(s, sk)
+	// Positional: the value is a table's rows (pandas' default column
+	// names 0, 1, ...), typed by position for an unnamed signature.
+	raw, err := s.Skip()
 	if err != nil {
-		return nil, tensorErr("", err)
+		return nil, err
 	}
-	vals := sk.build()
-	defer vals.Release()
-	var rows, ncols int
-	switch len(shape) {
-	case 0:
-		rows, ncols = 1, 1
-	case 1:
-		rows, ncols = int(shape[0]), 1
-	case 2:
-		rows, ncols = int(shape[0]), int(shape[1])
-	default:
-		return nil, invalidInput("Invalid input. A %d-dimensional list cannot be a table for a column-based signature.", len(shape))
+	if k := jsonscan.New(raw).Peek(); k != jsonscan.Array {
+		raw = append(append([]byte{'['}, raw...), ']')
 	}
-	fields := make([]arrow.Field, ncols)
-	cols := make([]arrow.Array, ncols)
-	for j := 0; j < ncols; j++ {
-		c, err := strided(d.mem(), vals, j, ncols, rows)
-		if err != nil {
-			for _, a := range cols[:j] {
-				a.Release()
-			}
-			return nil, err
-		}
-		fields[j] = arrow.Field{Name: strconv.Itoa(j), Type: c.DataType(), Nullable: true}
-		cols[j] = c
-	}
-	b := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(rows))
-	for _, c := range cols {
-		c.Release()
-	}
-	return d.conform(b, nil)
-}
-
-// strided copies every ncols-th value starting at j.
-func strided(mem memory.Allocator, vals arrow.Array, j, ncols, rows int) (arrow.Array, error) {
-	bld := array.NewBuilder(mem, vals.DataType())
-	defer bld.Release()
-	for r := 0; r < rows; r++ {
-		i := r*ncols + j
-		if vals.IsNull(i) {
-			bld.AppendNull()
-			continue
-		}
-		switch a := vals.(type) {
-		case *array.Int64:
-			bld.(*array.Int64Builder).Append(a.Value(i))
-		case *array.Float64:
-			bld.(*array.Float64Builder).Append(a.Value(i))
-		case *array.String:
-			bld.(*array.StringBuilder).Append(a.Value(i))
-		case *array.Boolean:
-			bld.(*array.BooleanBuilder).Append(a.Value(i))
-		default:
-			return nil, fmt.Errorf("unexpected %s values", vals.DataType())
-		}
-	}
-	return bld.NewArray(), nil
+	return d.splitTable(nil, raw)
 }
 
 func pyTypeName(k jsonscan.Kind) string {

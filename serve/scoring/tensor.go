@@ -140,9 +140,6 @@ func checkShape(spec mlmodel.TensorSpec, shape []int64) error {
 // at most; a leading -1 is taken from the data's first dimension when
 // there are more).
 func reshapeTo(shape []int64, spec []int64) ([]int64, bool) {
-	if len(shape) == len(spec) {
-		return shape, true
-	}
 	total := int64(1)
 	for _, d := range shape {
 		total *= d
