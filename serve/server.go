@@ -87,11 +87,12 @@ func New(p flavors.Predictor, cfg Config) *Server {
 		s.dec.Inputs, s.dec.Params = m.Signature.Inputs, m.Signature.Params
 	}
 	if s.dec.Inputs == nil {
-		// No signature: type requests by the model's own description of its
-		// inputs (an ONNX graph knows them), so JSON numbers arrive as the
-		// tensor types the model takes.
+		// No signature: type request values by the model's own description
+		// of its inputs (an ONNX graph knows them), so JSON numbers arrive as
+		// the tensor types the model takes. Nothing is enforced: MLflow
+		// would not either.
 		if d, ok := p.(flavors.SchemaDescriber); ok {
-			s.dec.Inputs, _ = d.ModelSchema()
+			s.dec.Hint, _ = d.ModelSchema()
 		}
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }

@@ -168,14 +168,15 @@ func (c *skipColumn) release() {}
 // objects (a JSON column).
 type inferColumn struct {
 	mem     memory.Allocator
-	spec    *mlmodel.TensorSpec // values take this tensor's dtype (an unnamed tensor signature)
+	dtype   string              // values take this numpy dtype when set
+	spec    *mlmodel.TensorSpec // tensor cells must fit this spec when set
 	pending int                 // nulls seen before the first value
 	inner   column
 }
 
 func (c *inferColumn) newSink() sink {
-	if c.spec != nil {
-		if sk, err := dtypeSink(c.mem, c.spec.DType); err == nil {
+	if c.dtype != "" {
+		if sk, err := dtypeSink(c.mem, c.dtype); err == nil {
 			return sk
 		}
 	}

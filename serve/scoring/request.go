@@ -61,6 +61,12 @@ type Decoder struct {
 	// Inputs is the input schema: the MLmodel signature's, or the model's
 	// own (an ONNX graph's tensors) when the MLmodel has none.
 	Inputs *mlmodel.Schema
+	// Hint is the model's own description of its tensor inputs (an ONNX
+	// graph's), used when there is no signature: values sent for a named
+	// input take its element type, so JSON numbers arrive as the float32 a
+	// model wants. Unlike Inputs it enforces nothing and does not change the
+	// response form: MLflow has no signature to enforce there.
+	Hint *mlmodel.Schema
 	// Params is the signature's params schema.
 	Params *mlmodel.ParamSchema
 	// Mem allocates Arrow buffers; nil means the Go allocator.
@@ -235,7 +241,7 @@ func columnError(name string, err error) error {
 func (d *Decoder) columnFor(name string, pos int) column {
 	in := d.Inputs
 	if in == nil {
-		return &inferColumn{mem: d.mem()}
+		return &inferColumn{mem: d.mem(), dtype: d.hintDType(name)}
 	}
 	if in.IsTensorBased() {
 		if !in.HasNames() {
@@ -246,7 +252,7 @@ func (d *Decoder) columnFor(name string, pos int) column {
 			if _, err := dtypeArrow(t.DType); err != nil {
 				return &inferColumn{mem: d.mem()}
 			}
-			return &inferColumn{mem: d.mem(), spec: t}
+			return &inferColumn{mem: d.mem(), dtype: t.DType, spec: t}
 		}
 		for i := range in.Tensors {
 			t := &in.Tensors[i]
@@ -629,7 +635,30 @@ func (d *Decoder) tensorSink(name string) (sink, *mlmodel.TensorSpec, error) {
 		}
 		return nil, nil, nil // not in the signature: skipped
 	}
+	if dt := d.hintDType(name); dt != "" {
+		if sk, err := dtypeSink(d.mem(), dt); err == nil {
+			return sk, nil, nil
+		}
+	}
 	return newInferSink(d.mem()), nil, nil
+}
+
+// hintDType is the element type the model itself declares for the input
+// named name ("" for an unnamed value, which binds to a single-input
+// model), or "" when unknown.
+func (d *Decoder) hintDType(name string) string {
+	if !d.Hint.IsTensorBased() {
+		return ""
+	}
+	for _, t := range d.Hint.Tensors {
+		if t.Name == name {
+			return t.DType
+		}
+	}
+	if name == "" && len(d.Hint.Tensors) == 1 {
+		return d.Hint.Tensors[0].DType
+	}
+	return ""
 }
 
 func (d *Decoder) tensorsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {

@@ -300,3 +300,36 @@ func TestDecodeCSV(t *testing.T) {
 			code: apierr.BadRequest, msg: "Failed to parse input as a Pandas DataFrame"},
 	})
 }
+
+// TestDecodeHint: without a signature the model's own input types type the
+// values, but nothing is enforced and the request key still decides the
+// form (MLflow has no signature to apply either).
+func TestDecodeHint(t *testing.T) {
+	hint := schema(t, tensorIn)
+	cases := []struct{ body, want string }{
+		{`{"inputs": [[1, 2, 3, 4]]}`, ":float32[1 4]=1,2,3,4"},
+		{`{"inputs": {"input": [[1, 2, 3, 4]], "other": [1]}}`, "input:float32[1 4]=1,2,3,4; other:int64[1]=1"},
+		{`{"inputs": [[1, 2, 3]]}`, ":float32[1 3]=1,2,3"}, // no shape enforcement
+		{`{"instances": [{"input": [1, 2, 3, 4]}]}`, "input:float32[1 4]=1,2,3,4"},
+	}
+	for _, c := range cases {
+		d := &Decoder{Hint: hint}
+		req, err := d.DecodeJSON([]byte(c.body))
+		if err != nil {
+			t.Fatalf("%s: %v", c.body, err)
+		}
+		if got := describe(t, req.Batch); got != c.want || req.Form != FormTensor {
+			t.Errorf("%s: got %s (%s), want %s", c.body, got, req.Form, c.want)
+		}
+		req.Release()
+	}
+	d := &Decoder{Hint: hint}
+	req, err := d.DecodeJSON([]byte(`{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2.5]]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Release()
+	if got := describe(t, req.Batch); got != "a:int64[1]=1; b:float64[1]=2.5" || req.Form != FormDataFrame {
+		t.Errorf("dataframe without signature: %s %s", got, req.Form)
+	}
+}
