@@ -90,7 +90,7 @@ func (e *NoFlavorError) Error() string {
 	sup := strings.Join(e.Supported, ", ")
 	if e.Forced != "" {
 		if slices.Contains(e.Supported, e.Forced) {
-			return fmt.Sprintf("the model has no %q flavor (it has: %s)", e.Forced, have)
+			return fmt.Sprintf("the model has no %q flavor (it has: %s; mlship serves: %s)", e.Forced, have, sup)
 		}
 		return fmt.Sprintf("flavor %q is not supported by this build of mlship (supported: %s; the model has: %s)", e.Forced, sup, have)
 	}
@@ -114,20 +114,23 @@ func (r *Registry) Select(m *mlmodel.Model, force string) (Selection, error) {
 	have := m.FlavorNames()
 	if force != "" {
 		f, ok := r.flavors[force]
-		if !ok || m.Flavors[force] == nil {
+		_, inModel := m.Flavors[force]
+		if !ok || !inModel {
 			return Selection{}, &NoFlavorError{Model: have, Supported: pref, Forced: force}
 		}
 		return Selection{Flavor: f, Reason: fmt.Sprintf("%q was requested with --flavor", force)}, nil
 	}
-	for i, name := range pref {
+	for _, name := range pref {
 		if _, ok := m.Flavors[name]; !ok {
 			continue
 		}
 		reason := fmt.Sprintf("%q is the model's only flavor this build serves", name)
 		if others := servable(have, pref, name); len(others) > 0 {
 			reason = fmt.Sprintf("%q is preferred over %s", name, strings.Join(others, ", "))
-			if i < len(pref)-1 && name != mlmodel.PyFuncFlavorName {
+			if slices.Contains(others, fmt.Sprintf("%q", mlmodel.PyFuncFlavorName)) {
 				reason += " (native flavors run in-process, without a Python interpreter)"
+			} else {
+				reason += " (earlier in mlship's preference order)"
 			}
 		}
 		return Selection{Flavor: r.flavors[name], Reason: reason}, nil

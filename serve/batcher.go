@@ -58,11 +58,11 @@ type BatchObserver interface {
 // It starts no goroutine until Run, which owns the workers and stops them
 // when its context ends.
 type Batcher struct {
-	pred   flavors.Predictor
-	cfg    BatchConfig
-	log    *slog.Logger
-	mem    memory.Allocator
-	wake   chan struct{} // cap 1: "the queue may have work"; passed on like a baton
+	pred flavors.Predictor
+	cfg  BatchConfig
+	log  *slog.Logger
+	mem  memory.Allocator
+	wake chan struct{} // cap 1: "the queue may have work"; passed on like a baton
 
 	mu      sync.Mutex
 	queue   []*job

@@ -174,8 +174,8 @@ func TestCLIErrorsAndInspect(t *testing.T) {
 		t.Fatalf("inspect: %d %s", code, stderr)
 	}
 	var r struct {
-		Flavors []struct{ Name string } `json:"flavors"`
-		Serving struct{ Flavor, Reason string }
+		Flavors   []struct{ Name string } `json:"flavors"`
+		Serving   struct{ Flavor, Reason string }
 		Signature struct {
 			Inputs []map[string]any `json:"inputs"`
 		}
