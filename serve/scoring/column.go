@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/mlship/mlship/columnar"
+	"github.com/mlship/mlship/internal/jsonarrow"
 	"github.com/mlship/mlship/internal/jsonscan"
 	"github.com/mlship/mlship/mlmodel"
 )
@@ -25,52 +26,52 @@ type column interface {
 	missing() error                 // a row without this column
 	rows() int
 	finish(name string) (arrow.Field, arrow.Array, error) // nil array: dropped
-	release()
+	Release()
 }
 
 // scalarColumn holds scalar cells of a known type.
 type scalarColumn struct {
-	sink sink
+	sink jsonarrow.Sink
 	n    int
 }
 
 func (c *scalarColumn) cell(s *jsonscan.Scanner) error {
 	c.n++
-	return leafValue(s, c.sink)
+	return jsonarrow.LeafValue(s, c.sink)
 }
-func (c *scalarColumn) missing() error { c.n++; return c.sink.null() }
+func (c *scalarColumn) missing() error { c.n++; return c.sink.Null() }
 func (c *scalarColumn) rows() int      { return c.n }
 func (c *scalarColumn) finish(name string) (arrow.Field, arrow.Array, error) {
-	a := c.sink.build()
+	a := c.sink.Build()
 	return arrow.Field{Name: name, Type: a.DataType(), Nullable: true}, a, nil
 }
-func (c *scalarColumn) release() { c.sink.release() }
+func (c *scalarColumn) Release() { c.sink.Release() }
 
 // tensorColumn holds cells that are tensors of one shape (or scalars),
 // stacked into a batched tensor column [rows, cell shape...].
 type tensorColumn struct {
-	sink      sink
+	sink      jsonarrow.Sink
 	cellShape []int64 // nil until the first cell
 	n         int
 	spec      *mlmodel.TensorSpec
 }
 
 func (c *tensorColumn) cell(s *jsonscan.Scanner) error {
-	shape, err := parseNested(s, c.sink)
+	shape, err := jsonarrow.ParseNested(s, c.sink)
 	if err != nil {
 		return err
 	}
 	if c.cellShape == nil {
 		c.cellShape = shape
 	} else if !slices.Equal(shape, c.cellShape) {
-		return &valueError{fmt.Sprintf("cells have different shapes %s and %s", pyShape(c.cellShape), pyShape(shape))}
+		return &jsonarrow.ValueError{Msg: fmt.Sprintf("cells have different shapes %s and %s", pyShape(c.cellShape), pyShape(shape))}
 	}
 	c.n++
 	return nil
 }
 
 func (c *tensorColumn) missing() error {
-	return &valueError{"missing value in a tensor column"}
+	return &jsonarrow.ValueError{Msg: "missing value in a tensor column"}
 }
 func (c *tensorColumn) rows() int { return c.n }
 
@@ -81,7 +82,7 @@ func (c *tensorColumn) finish(name string) (arrow.Field, arrow.Array, error) {
 	shape := append([]int64{int64(c.n)}, c.cellShape...)
 	if c.spec != nil {
 		if len(c.cellShape) == 0 && !(len(c.spec.Shape) == 1 || (len(c.spec.Shape) == 2 && c.spec.Shape[1] == 1)) {
-			return arrow.Field{}, nil, &valueError{fmt.Sprintf("column holds scalars, which only fit tensor shapes (-1,) or (-1, 1); the signature declares %s", pyShape(c.spec.Shape))}
+			return arrow.Field{}, nil, &jsonarrow.ValueError{Msg: fmt.Sprintf("column holds scalars, which only fit tensor shapes (-1,) or (-1, 1); the signature declares %s", pyShape(c.spec.Shape))}
 		}
 		// MLflow stacks the cells and reshapes them to the spec's shape.
 		if checkShape(*c.spec, shape) != nil {
@@ -90,10 +91,10 @@ func (c *tensorColumn) finish(name string) (arrow.Field, arrow.Array, error) {
 			}
 		}
 		if err := checkShape(*c.spec, shape); err != nil {
-			return arrow.Field{}, nil, &valueError{err.Error()}
+			return arrow.Field{}, nil, &jsonarrow.ValueError{Msg: err.Error()}
 		}
 	}
-	vals := c.sink.build()
+	vals := c.sink.Build()
 	defer vals.Release()
 	batched := len(shape) > 0
 	f, a, err := columnar.NewTensorColumn(name, shape, vals, batched)
@@ -102,7 +103,7 @@ func (c *tensorColumn) finish(name string) (arrow.Field, arrow.Array, error) {
 	}
 	return f, a, nil
 }
-func (c *tensorColumn) release() { c.sink.release() }
+func (c *tensorColumn) Release() { c.sink.Release() }
 
 // jsonColumn keeps each cell's JSON text (composite ColSpec types, objects
 // without a schema), validating it against the type when there is one.
@@ -128,7 +129,7 @@ func (c *jsonColumn) cell(s *jsonscan.Scanner) error {
 			return err
 		}
 		if err := validateValue(v, *c.typ); err != nil {
-			return &valueError{err.Error()}
+			return &jsonarrow.ValueError{Msg: err.Error()}
 		}
 	}
 	_ = start
@@ -138,7 +139,7 @@ func (c *jsonColumn) cell(s *jsonscan.Scanner) error {
 
 func (c *jsonColumn) missing() error {
 	if c.req && c.typ != nil && c.typ.Kind != mlmodel.AnyType {
-		return &valueError{"missing value (null) in a required column"}
+		return &jsonarrow.ValueError{Msg: "missing value (null) in a required column"}
 	}
 	c.b.AppendNull()
 	return nil
@@ -149,7 +150,7 @@ func (c *jsonColumn) finish(name string) (arrow.Field, arrow.Array, error) {
 	return arrow.Field{Name: name, Type: a.DataType(), Nullable: true,
 		Metadata: arrow.NewMetadata([]string{MetaJSON}, []string{"true"})}, a, nil
 }
-func (c *jsonColumn) release() { c.b.Release() }
+func (c *jsonColumn) Release() { c.b.Release() }
 
 // skipColumn consumes cells of a column the signature does not use: MLflow
 // ignores extra columns, so they are not worth building.
@@ -161,7 +162,7 @@ func (c *skipColumn) rows() int                      { return c.n }
 func (c *skipColumn) finish(string) (arrow.Field, arrow.Array, error) {
 	return arrow.Field{}, nil, nil
 }
-func (c *skipColumn) release() {}
+func (c *skipColumn) Release() {}
 
 // inferColumn types a column without a schema from its first non-null
 // cell: scalars (typed as pandas would), lists (a tensor column), or
@@ -174,13 +175,13 @@ type inferColumn struct {
 	inner   column
 }
 
-func (c *inferColumn) newSink() sink {
+func (c *inferColumn) newSink() jsonarrow.Sink {
 	if c.dtype != "" {
 		if sk, err := dtypeSink(c.mem, c.dtype); err == nil {
 			return sk
 		}
 	}
-	return newInferSink(c.mem)
+	return jsonarrow.NewInferSink(c.mem)
 }
 
 func (c *inferColumn) cell(s *jsonscan.Scanner) error {
@@ -235,9 +236,9 @@ func (c *inferColumn) finish(name string) (arrow.Field, arrow.Array, error) {
 	return c.inner.finish(name)
 }
 
-func (c *inferColumn) release() {
+func (c *inferColumn) Release() {
 	if c.inner != nil {
-		c.inner.release()
+		c.inner.Release()
 	}
 }
 

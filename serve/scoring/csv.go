@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mlship/mlship/internal/jsonarrow"
 	"github.com/mlship/mlship/internal/jsonscan"
 )
 
@@ -56,7 +57,7 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 		rows++
 	}
 	t := &table{}
-	defer t.release()
+	defer t.Release()
 	for j, name := range header {
 		c := d.columnFor(name, j)
 		t.add(name, c)
@@ -67,7 +68,7 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 			}
 		}
 	}
-	b, dropped, err := t.build(rows)
+	b, dropped, err := t.Build(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func csvError(msg string) error {
 // wantsText reports whether a column takes its cells as text (string,
 // binary, datetime, JSON columns) rather than as numbers or booleans.
 func wantsText(c column) bool {
-	var s sink
+	var s jsonarrow.Sink
 	switch x := c.(type) {
 	case *scalarColumn:
 		s = x.sink
@@ -98,11 +99,7 @@ func wantsText(c column) bool {
 	default:
 		return false
 	}
-	switch s.(type) {
-	case *stringSink, *binarySink, *timeSink:
-		return true
-	}
-	return false
+	return jsonarrow.TakesText(s)
 }
 
 // csvCell feeds one CSV field to a column. Fields are fed as JSON-like

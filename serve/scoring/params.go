@@ -5,8 +5,8 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"time"
 
+	"github.com/mlship/mlship/internal/jsonarrow"
 	"github.com/mlship/mlship/internal/jsonscan"
 	"github.com/mlship/mlship/mlmodel"
 )
@@ -154,10 +154,8 @@ func convertScalarParam(v any, spec mlmodel.ParamSpec) (any, error) {
 		}
 	case mlmodel.Datetime:
 		if s, ok := v.(string); ok {
-			for _, l := range timeLayouts {
-				if _, err := time.Parse(l, s); err == nil {
-					return s, nil
-				}
+			if _, ok := jsonarrow.ParseTime(s); ok {
+				return s, nil
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mlship/mlship/columnar"
 	"github.com/mlship/mlship/internal/apierr"
+	"github.com/mlship/mlship/internal/jsonarrow"
 	"github.com/mlship/mlship/internal/jsonscan"
 	"github.com/mlship/mlship/mlmodel"
 )
@@ -228,9 +229,9 @@ func asAPIError(err error, field string) error {
 
 // columnError names the column in a value error.
 func columnError(name string, err error) error {
-	var ve *valueError
+	var ve *jsonarrow.ValueError
 	if errors.As(err, &ve) {
-		return fmt.Errorf("Failed to convert column %s: %s", name, ve.msg)
+		return fmt.Errorf("Failed to convert column %s: %s", name, ve.Msg)
 	}
 	return err
 }
@@ -279,7 +280,7 @@ func (d *Decoder) columnFor(name string, pos int) column {
 
 func (d *Decoder) colSpecColumn(c mlmodel.ColSpec) column {
 	if c.Type.Kind.IsScalar() {
-		return &scalarColumn{sink: newSink(d.mem(), kindArrow(c.Type.Kind), string(c.Type.Kind))}
+		return &scalarColumn{sink: jsonarrow.NewSink(d.mem(), kindArrow(c.Type.Kind), string(c.Type.Kind))}
 	}
 	t := c.Type
 	return &jsonColumn{b: array.NewStringBuilder(d.mem()), typ: &t, req: c.Required}
@@ -302,15 +303,15 @@ func (t *table) add(name string, c column) int {
 	return len(t.cols) - 1
 }
 
-func (t *table) release() {
+func (t *table) Release() {
 	for _, c := range t.cols {
-		c.release()
+		c.Release()
 	}
 }
 
 // build finishes every column; all must have rows rows. dropped lists the
 // columns the signature does not use.
-func (t *table) build(rows int) (b columnar.Batch, dropped []string, err error) {
+func (t *table) Build(rows int) (b columnar.Batch, dropped []string, err error) {
 	fields := make([]arrow.Field, 0, len(t.cols))
 	arrs := make([]arrow.Array, 0, len(t.cols))
 	defer func() {
@@ -405,7 +406,7 @@ func (d *Decoder) splitTable(columnsRaw, dataRaw []byte) (columnar.Batch, error)
 		return nil, badRequest("Provided dataframe_split field is not a valid dataframe representation in 'split' format. Error: 'data must be a list of rows'")
 	}
 	t := &table{}
-	defer t.release()
+	defer t.Release()
 	setup := func(n int) {
 		if names == nil {
 			for i := 0; i < n; i++ {
@@ -465,7 +466,7 @@ func (d *Decoder) splitTable(columnsRaw, dataRaw []byte) (columnar.Batch, error)
 	if t.cols == nil {
 		setup(0)
 	}
-	b, dropped, err := t.build(rows)
+	b, dropped, err := t.Build(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -486,9 +487,9 @@ func cellErr(col string, row int, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ve *valueError
+	var ve *jsonarrow.ValueError
 	if errors.As(err, &ve) {
-		return invalidInput("Invalid input. Data is not compatible with model signature. Failed to convert column %s (row %d): %s", col, row, ve.msg)
+		return invalidInput("Invalid input. Data is not compatible with model signature. Failed to convert column %s (row %d): %s", col, row, ve.Msg)
 	}
 	return err
 }
@@ -507,7 +508,7 @@ func (d *Decoder) dataframeRecords(raw []byte) (columnar.Batch, error) {
 // missing values (pandas); otherwise lengths must agree (TF serving rows).
 func (d *Decoder) records(s *jsonscan.Scanner, fill bool) (columnar.Batch, error) {
 	t := &table{}
-	defer t.release()
+	defer t.Release()
 	rows := 0
 	err := s.Array(func(r int) error {
 		if s.Peek() != jsonscan.Object {
@@ -544,7 +545,7 @@ func (d *Decoder) records(s *jsonscan.Scanner, fill bool) (columnar.Batch, error
 	if err != nil {
 		return nil, err
 	}
-	b, dropped, err := t.build(rows)
+	b, dropped, err := t.Build(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -601,27 +602,27 @@ func (d *Decoder) inputs(raw []byte) (columnar.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer sk.release()
-	shape, err := parseNested(s, sk)
+	defer sk.Release()
+	shape, err := jsonarrow.ParseNested(s, sk)
 	if err != nil {
 		return nil, tensorErr(name, err)
 	}
-	return d.tensorBatch([]string{name}, [][]int64{shape}, []sink{sk}, []*mlmodel.TensorSpec{spec})
+	return d.tensorBatch([]string{name}, [][]int64{shape}, []jsonarrow.Sink{sk}, []*mlmodel.TensorSpec{spec})
 }
 
 func tensorErr(name string, err error) error {
-	var ve *valueError
+	var ve *jsonarrow.ValueError
 	if errors.As(err, &ve) {
 		label := "input"
 		if name != "" {
 			label = fmt.Sprintf("input %q", name)
 		}
-		return invalidInput("Invalid input. Data is not compatible with model signature. Failed to convert %s: %s", label, ve.msg)
+		return invalidInput("Invalid input. Data is not compatible with model signature. Failed to convert %s: %s", label, ve.Msg)
 	}
 	return err
 }
 
-func (d *Decoder) tensorSink(name string) (sink, *mlmodel.TensorSpec, error) {
+func (d *Decoder) tensorSink(name string) (jsonarrow.Sink, *mlmodel.TensorSpec, error) {
 	if d.Inputs.IsTensorBased() {
 		for i := range d.Inputs.Tensors {
 			t := &d.Inputs.Tensors[i]
@@ -640,7 +641,7 @@ func (d *Decoder) tensorSink(name string) (sink, *mlmodel.TensorSpec, error) {
 			return sk, nil, nil
 		}
 	}
-	return newInferSink(d.mem()), nil, nil
+	return jsonarrow.NewInferSink(d.mem()), nil, nil
 }
 
 // hintDType is the element type the model itself declares for the input
@@ -664,11 +665,11 @@ func (d *Decoder) hintDType(name string) string {
 func (d *Decoder) tensorsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {
 	var names []string
 	var shapes [][]int64
-	var sinks []sink
+	var sinks []jsonarrow.Sink
 	var specs []*mlmodel.TensorSpec
 	defer func() {
 		for _, sk := range sinks {
-			sk.release()
+			sk.Release()
 		}
 	}()
 	err := s.Object(func(k []byte) error {
@@ -684,9 +685,9 @@ func (d *Decoder) tensorsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {
 			_, err := s.Skip() // extra input: ignored, as MLflow does
 			return err
 		}
-		shape, err := parseNested(s, sk)
+		shape, err := jsonarrow.ParseNested(s, sk)
 		if err != nil {
-			sk.release()
+			sk.Release()
 			return tensorErr(name, err)
 		}
 		names, shapes, sinks, specs = append(names, name), append(shapes, shape), append(sinks, sk), append(specs, spec)
@@ -700,7 +701,7 @@ func (d *Decoder) tensorsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {
 
 // tensorBatch lays out whole tensors as columns: batched when all share a
 // first dimension, else one row each. Signature specs check shapes.
-func (d *Decoder) tensorBatch(names []string, shapes [][]int64, sinks []sink, specs []*mlmodel.TensorSpec) (columnar.Batch, error) {
+func (d *Decoder) tensorBatch(names []string, shapes [][]int64, sinks []jsonarrow.Sink, specs []*mlmodel.TensorSpec) (columnar.Batch, error) {
 	for i, spec := range specs {
 		if spec == nil {
 			continue
@@ -742,7 +743,7 @@ func (d *Decoder) tensorBatch(names []string, shapes [][]int64, sinks []sink, sp
 		}
 	}()
 	for i, name := range names {
-		vals := sinks[i].build()
+		vals := sinks[i].Build()
 		f, c, err := columnar.NewTensorColumn(name, shapes[i], vals, batched)
 		vals.Release()
 		if err != nil {
@@ -794,7 +795,7 @@ func (d *Decoder) schemaOrder(names []string) []int {
 // each list is a column; scalars (and composite-typed values) are one row.
 func (d *Decoder) columnsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {
 	t := &table{}
-	defer t.release()
+	defer t.Release()
 	allScalar := true
 	err := s.Object(func(k []byte) error {
 		name := string(k)
@@ -821,7 +822,7 @@ func (d *Decoder) columnsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {
 		rows = t.cols[0].rows()
 	}
 	_ = allScalar
-	b, dropped, err := t.build(rows)
+	b, dropped, err := t.Build(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -835,7 +836,7 @@ func (d *Decoder) columnsFromValue(s *jsonscan.Scanner) (columnar.Batch, error) 
 	if d.Inputs.HasNames() && len(d.Inputs.Columns) == 1 {
 		name := d.Inputs.Columns[0].Name
 		t := &table{}
-		defer t.release()
+		defer t.Release()
 		c := d.columnFor(name, 0)
 		t.add(name, c)
 		var err error
@@ -847,7 +848,7 @@ func (d *Decoder) columnsFromValue(s *jsonscan.Scanner) (columnar.Batch, error) 
 		if err != nil {
 			return nil, err
 		}
-		b, dropped, err := t.build(c.rows())
+		b, dropped, err := t.Build(c.rows())
 		if err != nil {
 			return nil, err
 		}

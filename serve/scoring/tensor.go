@@ -8,105 +8,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/mlship/mlship/internal/jsonscan"
+	"github.com/mlship/mlship/internal/jsonarrow"
 	"github.com/mlship/mlship/mlmodel"
 )
-
-// parseNested reads a JSON value that is a scalar or a rectangular nest of
-// lists (what np.array accepts without falling back to dtype=object) into
-// out, returning its shape.
-func parseNested(s *jsonscan.Scanner, out sink) ([]int64, error) {
-	var dims []int64 // -1: not known yet
-	leaf := -1       // depth at which scalars sit
-	setDim := func(depth int, n int64) error {
-		for len(dims) <= depth {
-			dims = append(dims, -1)
-		}
-		if dims[depth] == -1 {
-			dims[depth] = n
-			return nil
-		}
-		if dims[depth] != n {
-			return &valueError{"nested lists are ragged (sub-lists of different lengths); a tensor must be rectangular"}
-		}
-		return nil
-	}
-	var rec func(depth int) error
-	rec = func(depth int) error {
-		switch s.Peek() {
-		case jsonscan.Array:
-			if leaf >= 0 && depth >= leaf {
-				return &valueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
-			}
-			var n int64
-			if err := s.Array(func(int) error { n++; return rec(depth + 1) }); err != nil {
-				return err
-			}
-			return setDim(depth, n)
-		case jsonscan.Object:
-			return &valueError{"a JSON object cannot be a tensor element"}
-		}
-		if leaf == -1 {
-			leaf = depth
-		} else if leaf != depth {
-			return &valueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
-		}
-		if len(dims) > depth {
-			return &valueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
-		}
-		return leafValue(s, out)
-	}
-	if err := rec(0); err != nil {
-		return nil, err
-	}
-	if leaf >= 0 {
-		dims = dims[:min(leaf, len(dims))]
-	}
-	for i, d := range dims {
-		if d < 0 {
-			dims[i] = 0
-		}
-	}
-	if dims == nil {
-		dims = []int64{}
-	}
-	return dims, nil
-}
-
-// leafValue feeds one scalar JSON value to out.
-func leafValue(s *jsonscan.Scanner, out sink) error {
-	switch s.Peek() {
-	case jsonscan.Number:
-		n, err := s.Number()
-		if err != nil {
-			return err
-		}
-		return out.num(n)
-	case jsonscan.String:
-		b, err := s.StringBytes()
-		if err != nil {
-			return err
-		}
-		return out.str(b)
-	case jsonscan.Bool:
-		v, err := s.Bool()
-		if err != nil {
-			return err
-		}
-		return out.boolean(v)
-	case jsonscan.Null:
-		if err := s.Null(); err != nil {
-			return err
-		}
-		return out.null()
-	case jsonscan.Array:
-		return mismatch(out.typeName(), "a list")
-	case jsonscan.Object:
-		return mismatch(out.typeName(), "an object")
-	}
-	_, err := s.Skip() // produces the syntax error
-	return err
-}
 
 // pyShape formats a shape as Python prints a tuple: (3,), (2, 4), ().
 func pyShape(shape []int64) string {
@@ -238,11 +142,11 @@ func kindArrow(k mlmodel.Kind) arrow.DataType {
 	return arrow.BinaryTypes.String
 }
 
-// dtypeSink returns a sink for a TensorSpec dtype.
-func dtypeSink(mem memory.Allocator, dtype string) (sink, error) {
+// dtypeSink returns a jsonarrow.Sink for a TensorSpec dtype.
+func dtypeSink(mem memory.Allocator, dtype string) (jsonarrow.Sink, error) {
 	dt, err := dtypeArrow(dtype)
 	if err != nil {
 		return nil, err
 	}
-	return newSink(mem, dt, dtype), nil
+	return jsonarrow.NewSink(mem, dt, dtype), nil
 }
