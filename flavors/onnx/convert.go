@@ -3,12 +3,10 @@ package onnx
 import (
 	"fmt"
 	"math"
-	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/float16"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -70,7 +68,7 @@ func toORT(values arrow.Array, shape []int64, want ort.TensorElementDataType) (o
 		return nil, fmt.Errorf("the model wants %s, which mlship cannot feed", ortTypeName(want))
 	}
 	if e.size > 0 && arrow.TypeEqual(values.DataType(), e.arrow) && values.NullN() == 0 && values.Len() > 0 && len(shape) > 0 {
-		return ort.NewCustomDataTensor(ort.Shape(append([]int64{}, shape...)), rawBytes(values, e.size), want)
+		return asValue(ort.NewCustomDataTensor(ort.Shape(append([]int64{}, shape...)), rawBytes(values, e.size), want))
 	}
 	switch want {
 	case ort.TensorElementDataTypeFloat:
@@ -82,15 +80,17 @@ func toORT(values arrow.Array, shape []int64, want ort.TensorElementDataType) (o
 		if err != nil {
 			return nil, err
 		}
-		raw := make([]byte, 2*len(f))
+		if len(shape) == 0 {
+			return nil, errScalarInput(want)
+		}
+		// At least one byte: onnxruntime_go refuses an empty buffer even
+		// for a tensor with a zero dimension.
+		raw := make([]byte, max(2*len(f), 2))
 		for i, v := range f {
 			h := float16.New(v).Uint16()
 			raw[2*i], raw[2*i+1] = byte(h), byte(h>>8)
 		}
-		if len(raw) == 0 || len(shape) == 0 {
-			return nil, fmt.Errorf("empty or scalar float16 tensors are not supported")
-		}
-		return ort.NewCustomDataTensor(ort.Shape(append([]int64{}, shape...)), raw, want)
+		return asValue(ort.NewCustomDataTensor(ort.Shape(append([]int64{}, shape...)), raw, want))
 	case ort.TensorElementDataTypeInt8:
 		return intTensor[int8](values, shape, math.MinInt8, math.MaxInt8)
 	case ort.TensorElementDataTypeInt16:
@@ -108,16 +108,9 @@ func toORT(values arrow.Array, shape []int64, want ort.TensorElementDataType) (o
 	case ort.TensorElementDataTypeUint64:
 		return uint64Tensor(values, shape)
 	case ort.TensorElementDataTypeBool:
-		b, ok := values.(*array.Boolean)
-		if !ok {
-			return nil, fmt.Errorf("the model wants bool, got %s values", values.DataType())
-		}
-		if b.NullN() > 0 {
-			return nil, fmt.Errorf("null values cannot be fed to a bool tensor")
-		}
-		data := make([]bool, b.Len())
-		for i := range data {
-			data[i] = b.Value(i)
+		data, err := toBools(values)
+		if err != nil {
+			return nil, err
 		}
 		return newTensor(shape, data)
 	case ort.TensorElementDataTypeString:
@@ -126,7 +119,7 @@ func toORT(values arrow.Array, shape []int64, want ort.TensorElementDataType) (o
 			return nil, err
 		}
 		if len(shape) == 0 {
-			return nil, fmt.Errorf("scalar string inputs are not supported; send a 1-element list")
+			return nil, errScalarInput(want)
 		}
 		t, err := ort.NewStringTensor(ort.Shape(append([]int64{}, shape...)))
 		if err != nil {
@@ -141,14 +134,20 @@ func toORT(values arrow.Array, shape []int64, want ort.TensorElementDataType) (o
 	return nil, fmt.Errorf("the model wants %s, which mlship cannot feed", ortTypeName(want))
 }
 
+// errScalarInput: onnxruntime_go can make 0-d tensors of the types it has
+// Go scalars for, which excludes strings and float16.
+func errScalarInput(t ort.TensorElementDataType) error {
+	return fmt.Errorf("0-d (scalar) %s inputs cannot be passed through onnxruntime_go; the model must declare this input with at least one dimension", ortTypeName(t))
+}
+
 func newTensor[T ort.TensorData](shape []int64, data []T) (ort.Value, error) {
 	if len(shape) == 0 {
 		if len(data) != 1 {
 			return nil, fmt.Errorf("a scalar needs exactly one value, got %d", len(data))
 		}
-		return ort.NewScalar(data[0])
+		return asValue(ort.NewScalar(data[0]))
 	}
-	return ort.NewTensor(ort.Shape(append([]int64{}, shape...)), data)
+	return asValue(ort.NewTensor(ort.Shape(append([]int64{}, shape...)), data))
 }
 
 func floatTensor[D float32 | float64](values arrow.Array, shape []int64) (ort.Value, error) {
@@ -320,6 +319,8 @@ func uint64Tensor(values arrow.Array, shape []int64) (ort.Value, error) {
 		err = intsInto(a.Uint32Values(), set)
 	case *array.Uint64:
 		copy(out, a.Uint64Values())
+	case *array.Float32:
+		err = integralInto(a.Float32Values(), set)
 	case *array.Float64:
 		err = integralInto(a.Float64Values(), set)
 	default:
@@ -356,10 +357,12 @@ func toStrings(values arrow.Array) ([]string, error) {
 }
 
 // stackToORT lays scalar columns side by side into one row-major
-// [rows, columns] tensor of type want.
+// [rows, columns] tensor of type want, as a DataFrame's .values would be.
+// Columns may differ in type; each value is converted with the same checks
+// a single column gets.
 func stackToORT(cols []arrow.Array, shape []int64, want ort.TensorElementDataType) (ort.Value, error) {
-	rows, ncols := 0, len(cols)
-	if ncols > 0 {
+	rows := 0
+	if len(cols) > 0 {
 		rows = cols[0].Len()
 	}
 	switch want {
@@ -367,300 +370,130 @@ func stackToORT(cols []arrow.Array, shape []int64, want ort.TensorElementDataTyp
 		return stackFloats[float32](cols, rows, shape)
 	case ort.TensorElementDataTypeDouble:
 		return stackFloats[float64](cols, rows, shape)
-	}
-	// Other element types: convert each column, then interleave through a
-	// generic path (rarely used: tables feeding integer or string models).
-	e, ok := elems[want]
-	if !ok || want == ort.TensorElementDataTypeFloat16 {
-		return nil, fmt.Errorf("columns cannot be stacked into a %s input", ortTypeName(want))
-	}
-	b := array.NewBuilder(memory.DefaultAllocator, e.arrow)
-	defer b.Release()
-	for r := 0; r < rows; r++ {
-		for _, c := range cols {
-			if err := appendCell(b, c, r); err != nil {
-				return nil, err
-			}
+	case ort.TensorElementDataTypeBool:
+		data, err := interleave(cols, rows, toBools)
+		if err != nil {
+			return nil, err
 		}
+		return newTensor(shape, data)
+	case ort.TensorElementDataTypeString:
+		data, err := interleave(cols, rows, toStrings)
+		if err != nil {
+			return nil, err
+		}
+		flat := stringArray(data)
+		defer flat.Release()
+		return toORT(flat, shape, want)
 	}
-	flat := b.NewArray()
+	// Integers and float16: interleave as int64 when every column holds
+	// integers, else as float64 (so that 2.0 may feed an integer input but
+	// 2.5 may not), then convert like any column.
+	var flat arrow.Array
+	if allIntegers(cols) {
+		data, err := interleave(cols, rows, toInt64s)
+		if err != nil {
+			return nil, err
+		}
+		flat = wrap(arrow.PrimitiveTypes.Int64, data)
+	} else {
+		data, err := interleave(cols, rows, toFloats[float64])
+		if err != nil {
+			return nil, err
+		}
+		flat = wrap(arrow.PrimitiveTypes.Float64, data)
+	}
 	defer flat.Release()
 	return toORT(flat, shape, want)
 }
 
 func stackFloats[D float32 | float64](cols []arrow.Array, rows int, shape []int64) (ort.Value, error) {
-	n := len(cols)
-	out := make([]D, rows*n)
-	for j, c := range cols {
-		f, err := toFloats[D](c)
-		if err != nil {
-			return nil, fmt.Errorf("column %d: %w", j, err)
-		}
-		for r, v := range f {
-			out[r*n+j] = v
-		}
-	}
-	return newTensor(shape, out)
-}
-
-// appendCell copies cell r of c into b, converting between integer widths
-// and from strings as the builder's type requires.
-func appendCell(b array.Builder, c arrow.Array, r int) error {
-	if c.IsNull(r) {
-		return fmt.Errorf("null values cannot be fed to a %s tensor", b.Type())
-	}
-	switch bb := b.(type) {
-	case *array.StringBuilder:
-		switch a := c.(type) {
-		case *array.String:
-			bb.Append(a.Value(r))
-			return nil
-		case *array.LargeString:
-			bb.Append(a.Value(r))
-			return nil
-		}
-	case *array.BooleanBuilder:
-		if a, ok := c.(*array.Boolean); ok {
-			bb.Append(a.Value(r))
-			return nil
-		}
-	case *array.Int64Builder:
-		if v, ok := intCell(c, r); ok {
-			bb.Append(v)
-			return nil
-		}
-	case *array.Int32Builder:
-		if v, ok := intCell(c, r); ok && v >= math.MinInt32 && v <= math.MaxInt32 {
-			bb.Append(int32(v))
-			return nil
-		}
-	}
-	return fmt.Errorf("cannot stack a %s column into a %s tensor", c.DataType(), b.Type())
-}
-
-func intCell(c arrow.Array, r int) (int64, bool) {
-	switch a := c.(type) {
-	case *array.Int64:
-		return a.Value(r), true
-	case *array.Int32:
-		return int64(a.Value(r)), true
-	case *array.Int16:
-		return int64(a.Value(r)), true
-	case *array.Int8:
-		return int64(a.Value(r)), true
-	case *array.Uint8:
-		return int64(a.Value(r)), true
-	case *array.Uint16:
-		return int64(a.Value(r)), true
-	case *array.Uint32:
-		return int64(a.Value(r)), true
-	}
-	return 0, false
-}
-
-// newScalar pre-allocates a 0-d output of the given element type.
-func newScalar(t ort.TensorElementDataType) (ort.Value, error) {
-	switch t {
-	case ort.TensorElementDataTypeFloat:
-		return ort.NewEmptyScalar[float32]()
-	case ort.TensorElementDataTypeDouble:
-		return ort.NewEmptyScalar[float64]()
-	case ort.TensorElementDataTypeInt8:
-		return ort.NewEmptyScalar[int8]()
-	case ort.TensorElementDataTypeInt16:
-		return ort.NewEmptyScalar[int16]()
-	case ort.TensorElementDataTypeInt32:
-		return ort.NewEmptyScalar[int32]()
-	case ort.TensorElementDataTypeInt64:
-		return ort.NewEmptyScalar[int64]()
-	case ort.TensorElementDataTypeUint8:
-		return ort.NewEmptyScalar[uint8]()
-	case ort.TensorElementDataTypeUint16:
-		return ort.NewEmptyScalar[uint16]()
-	case ort.TensorElementDataTypeUint32:
-		return ort.NewEmptyScalar[uint32]()
-	case ort.TensorElementDataTypeUint64:
-		return ort.NewEmptyScalar[uint64]()
-	case ort.TensorElementDataTypeBool:
-		return ort.NewEmptyScalar[bool]()
-	}
-	return nil, fmt.Errorf("no scalar for %s", ortTypeName(t))
-}
-
-// wrap exposes a Go slice as an Arrow array without copying: the slice came
-// out of ONNX Runtime into Go memory and is owned by nobody else now.
-func wrap[T number](dt arrow.DataType, data []T) arrow.Array {
-	var size int
-	if len(data) > 0 {
-		size = int(unsafe.Sizeof(data[0]))
-	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*size)
-	d := array.NewData(dt, len(data), []*memory.Buffer{nil, memory.NewBufferBytes(b)}, nil, 0, 0)
-	defer d.Release()
-	return array.MakeFromData(d)
-}
-
-func boolArray(data []bool) arrow.Array {
-	b := array.NewBooleanBuilder(memory.DefaultAllocator)
-	defer b.Release()
-	b.AppendValues(data, nil)
-	return b.NewArray()
-}
-
-func stringArray(data []string) arrow.Array {
-	b := array.NewStringBuilder(memory.DefaultAllocator)
-	defer b.Release()
-	b.AppendValues(data, nil)
-	return b.NewArray()
-}
-
-// tensorToArrow returns an output tensor's shape and flat values.
-func tensorToArrow(v ort.Value) ([]int64, arrow.Array, error) {
-	shape := []int64(v.GetShape())
-	switch x := v.(type) {
-	case *ort.Tensor[float32]:
-		return shape, wrap(arrow.PrimitiveTypes.Float32, x.GetData()), nil
-	case *ort.Tensor[float64]:
-		return shape, wrap(arrow.PrimitiveTypes.Float64, x.GetData()), nil
-	case *ort.Tensor[int8]:
-		return shape, wrap(arrow.PrimitiveTypes.Int8, x.GetData()), nil
-	case *ort.Tensor[int16]:
-		return shape, wrap(arrow.PrimitiveTypes.Int16, x.GetData()), nil
-	case *ort.Tensor[int32]:
-		return shape, wrap(arrow.PrimitiveTypes.Int32, x.GetData()), nil
-	case *ort.Tensor[int64]:
-		return shape, wrap(arrow.PrimitiveTypes.Int64, x.GetData()), nil
-	case *ort.Tensor[uint8]:
-		return shape, wrap(arrow.PrimitiveTypes.Uint8, x.GetData()), nil
-	case *ort.Tensor[uint16]:
-		return shape, wrap(arrow.PrimitiveTypes.Uint16, x.GetData()), nil
-	case *ort.Tensor[uint32]:
-		return shape, wrap(arrow.PrimitiveTypes.Uint32, x.GetData()), nil
-	case *ort.Tensor[uint64]:
-		return shape, wrap(arrow.PrimitiveTypes.Uint64, x.GetData()), nil
-	case *ort.Tensor[bool]:
-		return shape, boolArray(x.GetData()), nil
-	case *ort.Scalar[float32]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Float32, []float32{x.GetData()}), nil
-	case *ort.Scalar[float64]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Float64, []float64{x.GetData()}), nil
-	case *ort.Scalar[int8]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Int8, []int8{x.GetData()}), nil
-	case *ort.Scalar[int16]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Int16, []int16{x.GetData()}), nil
-	case *ort.Scalar[int32]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Int32, []int32{x.GetData()}), nil
-	case *ort.Scalar[int64]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Int64, []int64{x.GetData()}), nil
-	case *ort.Scalar[uint8]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Uint8, []uint8{x.GetData()}), nil
-	case *ort.Scalar[uint16]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Uint16, []uint16{x.GetData()}), nil
-	case *ort.Scalar[uint32]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Uint32, []uint32{x.GetData()}), nil
-	case *ort.Scalar[uint64]:
-		return []int64{}, wrap(arrow.PrimitiveTypes.Uint64, []uint64{x.GetData()}), nil
-	case *ort.Scalar[bool]:
-		return []int64{}, boolArray([]bool{x.GetData()}), nil
-	case *ort.StringTensor:
-		s, err := x.GetContents()
-		if err != nil {
-			return nil, nil, err
-		}
-		return shape, stringArray(s), nil
-	case *ort.CustomDataTensor:
-		if ort.TensorElementDataType(x.DataType()) == ort.TensorElementDataTypeFloat16 {
-			raw := append([]byte(nil), x.GetData()...)
-			d := array.NewData(arrow.FixedWidthTypes.Float16, len(raw)/2, []*memory.Buffer{nil, memory.NewBufferBytes(raw)}, nil, 0, 0)
-			defer d.Release()
-			return shape, array.MakeFromData(d), nil
-		}
-		return nil, nil, fmt.Errorf("%s outputs are not supported", ortTypeName(ort.TensorElementDataType(x.DataType())))
-	}
-	return nil, nil, fmt.Errorf("unsupported output value %T", v)
-}
-
-// sequenceToArrow turns a sequence of maps (sklearn-onnx's ZipMap
-// probabilities) into a Map column with one row per element.
-func sequenceToArrow(s *ort.Sequence) (arrow.Array, error) {
-	vals, err := s.GetValues()
+	data, err := interleave(cols, rows, toFloats[D])
 	if err != nil {
 		return nil, err
 	}
-	maps := make([]*ort.Map, 0, len(vals))
-	for _, v := range vals {
-		m, ok := v.(*ort.Map)
-		if !ok {
-			return nil, fmt.Errorf("sequences of %T are not supported (only sequences of maps)", v)
-		}
-		maps = append(maps, m)
-	}
-	if len(maps) == 0 {
-		return nil, fmt.Errorf("empty sequence output")
-	}
-	return mapsToArrow(maps)
+	return newTensor(shape, data)
 }
 
-func mapsToArrow(maps []*ort.Map) (arrow.Array, error) {
-	var kt, vt arrow.DataType
-	type kv struct{ keys, vals arrow.Array }
-	parts := make([]kv, len(maps))
-	defer func() {
-		for _, p := range parts {
-			if p.keys != nil {
-				p.keys.Release()
-				p.vals.Release()
-			}
-		}
-	}()
-	for i, m := range maps {
-		k, v, err := m.GetKeysAndValues()
+// interleave converts each column with conv and lays the results out row
+// by row.
+func interleave[T any](cols []arrow.Array, rows int, conv func(arrow.Array) ([]T, error)) ([]T, error) {
+	n := len(cols)
+	out := make([]T, rows*n)
+	for j, c := range cols {
+		vals, err := conv(c)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("column %d: %w", j, err)
 		}
-		_, ka, err := tensorToArrow(k)
-		if err != nil {
-			return nil, fmt.Errorf("map keys: %w", err)
-		}
-		_, va, err := tensorToArrow(v)
-		if err != nil {
-			ka.Release()
-			return nil, fmt.Errorf("map values: %w", err)
-		}
-		parts[i] = kv{ka, va}
-		if kt == nil {
-			kt, vt = ka.DataType(), va.DataType()
+		for r, v := range vals {
+			out[r*n+j] = v
 		}
 	}
-	mb := array.NewMapBuilder(memory.DefaultAllocator, kt, vt, false)
-	defer mb.Release()
-	kb, ib := mb.KeyBuilder(), mb.ItemBuilder()
-	for _, p := range parts {
-		mb.Append(true)
-		for j := 0; j < p.keys.Len(); j++ {
-			if err := appendValue(kb, p.keys, j); err != nil {
-				return nil, err
-			}
-			if err := appendValue(ib, p.vals, j); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return mb.NewArray(), nil
+	return out, nil
 }
 
-func appendValue(b array.Builder, a arrow.Array, i int) error {
-	switch bb := b.(type) {
-	case *array.Int64Builder:
-		bb.Append(a.(*array.Int64).Value(i))
-	case *array.StringBuilder:
-		bb.Append(a.(*array.String).Value(i))
-	case *array.Float32Builder:
-		bb.Append(a.(*array.Float32).Value(i))
-	case *array.Float64Builder:
-		bb.Append(a.(*array.Float64).Value(i))
+func allIntegers(cols []arrow.Array) bool {
+	for _, c := range cols {
+		if !arrow.IsInteger(c.DataType().ID()) {
+			return false
+		}
+	}
+	return true
+}
+
+func toInt64s(values arrow.Array) ([]int64, error) {
+	if values.NullN() > 0 {
+		return nil, fmt.Errorf("null values cannot be fed to an integer tensor")
+	}
+	out := make([]int64, values.Len())
+	switch a := values.(type) {
+	case *array.Int8:
+		copyConv(out, a.Int8Values())
+	case *array.Int16:
+		copyConv(out, a.Int16Values())
+	case *array.Int32:
+		copyConv(out, a.Int32Values())
+	case *array.Int64:
+		copy(out, a.Int64Values())
+	case *array.Uint8:
+		copyConv(out, a.Uint8Values())
+	case *array.Uint16:
+		copyConv(out, a.Uint16Values())
+	case *array.Uint32:
+		copyConv(out, a.Uint32Values())
+	case *array.Uint64:
+		for i, v := range a.Uint64Values() {
+			if v > math.MaxInt64 {
+				return nil, fmt.Errorf("value %d at position %d is too large", v, i)
+			}
+			out[i] = int64(v)
+		}
 	default:
-		return fmt.Errorf("map of %s is not supported", a.DataType())
+		return nil, fmt.Errorf("cannot convert %s values to integers", values.DataType())
 	}
-	return nil
+	return out, nil
+}
+
+func toBools(values arrow.Array) ([]bool, error) {
+	b, ok := values.(*array.Boolean)
+	if !ok {
+		return nil, fmt.Errorf("the model wants bool, got %s values", values.DataType())
+	}
+	if b.NullN() > 0 {
+		return nil, fmt.Errorf("null values cannot be fed to a bool tensor")
+	}
+	out := make([]bool, b.Len())
+	for i := range out {
+		out[i] = b.Value(i)
+	}
+	return out, nil
+}
+
+// asValue turns a constructor's result into an ort.Value, keeping a failed
+// constructor's nil pointer from becoming a non-nil interface that callers
+// would then Destroy.
+func asValue[V ort.Value](v V, err error) (ort.Value, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }

@@ -152,7 +152,7 @@ func parseSessionOptions(m map[string]any, so *SessionOptions) error {
 					return fmt.Errorf("extra_session_config.%s must be a string", ek)
 				}
 			}
-		case "enable_profiling", "profile_file_prefix", "use_deterministic_compute", "execution_order", "logid", "log_verbosity_level":
+		case "enable_mem_reuse", "enable_profiling", "profile_file_prefix", "use_deterministic_compute", "execution_order", "logid", "log_verbosity_level":
 			so.Ignored = append(so.Ignored, k)
 		default:
 			return fmt.Errorf("unknown session option %q", k)
@@ -309,14 +309,14 @@ func (Flavor) Load(ctx context.Context, m *mlmodel.Model, opts flavors.LoadOptio
 	}
 	cfg, err := ParseConfig(fc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("flavors.onnx: %w", err)
 	}
 	path, err := m.Path(cfg.Data)
 	if err != nil {
-		return nil, fmt.Errorf("onnx data: %w", err)
+		return nil, fmt.Errorf("flavors.onnx.data: %w", err)
 	}
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("onnx model file: %w", err)
+		return nil, fmt.Errorf("flavors.onnx.data: the model file is missing: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package onnx
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -176,6 +175,3 @@ func ensureRuntime(s librarySearch) (string, error) {
 	runtimeState.path = path
 	return path, nil
 }
-
-// errNotTensor marks graph inputs we cannot feed (sequences, maps, optional).
-var errNotTensor = errors.New("not a tensor")

@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -10,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/mlship/mlship/columnar"
@@ -26,9 +24,18 @@ type predictor struct {
 	session *ort.DynamicAdvancedSession
 	closed  bool
 
-	inputs  []ort.InputOutputInfo
-	outputs []ort.InputOutputInfo
+	inputs  []tensorIO
+	outputs []tensorIO
 	log     *slog.Logger
+}
+
+// tensorIO is a graph input or output as ONNX Runtime describes it, plus
+// whether its rank is known: ONNX Runtime reports zero dimensions both for
+// a 0-d tensor and for a tensor whose type declares no shape at all.
+type tensorIO struct {
+	ort.InputOutputInfo
+	rankKnown bool
+	params    []string // symbolic name of each dimension, "" when none (nil when unknown)
 }
 
 var (
@@ -41,23 +48,63 @@ func newPredictor(path string, cfg *Config, threads int, libDir string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("reading model %s: %w", path, err)
 	}
+	if len(ins) == 0 {
+		// Nothing could be fed, and MLflow's wrapper fails on it too.
+		return nil, fmt.Errorf("model %s has no inputs; mlship serves models that take input", path)
+	}
 	for _, in := range ins {
 		if in.OrtValueType != ort.ONNXTypeTensor {
 			return nil, fmt.Errorf("model input %q is a %s; mlship feeds tensor inputs only", in.Name, kindName(in.OrtValueType))
 		}
 	}
+	declared, err := readDeclaredShapes(path)
+	if err != nil {
+		// Not fatal: ONNX Runtime read the file. Zero dimensions are then
+		// taken to mean a scalar, the common case.
+		log.Warn("onnx model: cannot tell scalars from tensors of unknown rank", "error", err)
+	}
+	p := &predictor{inputs: withRank(ins, declared), outputs: withRank(outs, declared), log: log}
 	opts, err := cfg.sessionOptions(threads, libDir, log)
 	if err != nil {
 		return nil, err
 	}
 	defer opts.Destroy()
-	sess, err := ort.NewDynamicAdvancedSession(path, names(ins), names(outs), opts)
+	p.session, err = ort.NewDynamicAdvancedSession(path, names(p.inputs), names(p.outputs), opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating ONNX Runtime session for %s: %w", path, err)
 	}
-	p := &predictor{session: sess, inputs: ins, outputs: outs, log: log}
-	log.Info("onnx model loaded", "path", path, "inputs", describeIO(ins), "outputs", describeIO(outs))
+	log.Info("onnx model loaded", "path", path, "inputs", describeIO(p.inputs), "outputs", describeIO(p.outputs))
 	return p, nil
+}
+
+func withRank(infos []ort.InputOutputInfo, declared declaredShapes) []tensorIO {
+	out := make([]tensorIO, len(infos))
+	for i, in := range infos {
+		decl, found := declared[in.Name]
+		out[i] = tensorIO{InputOutputInfo: in, rankKnown: len(in.Dimensions) > 0 || !found || decl.hasShape}
+		if len(decl.params) == len(in.Dimensions) {
+			out[i].params = decl.params
+		}
+	}
+	return out
+}
+
+// symbolSizes maps the symbolic dimensions of the inputs ("batch") to their
+// sizes in this run's feeds.
+func (p *predictor) symbolSizes(feeds []ort.Value) map[string]int64 {
+	sizes := map[string]int64{}
+	for i, in := range p.inputs {
+		shape := feeds[i].GetShape()
+		if len(shape) != len(in.params) {
+			continue
+		}
+		for j, name := range in.params {
+			if name != "" {
+				sizes[name] = shape[j]
+			}
+		}
+	}
+	return sizes
 }
 
 // ioInfo reads input and output descriptions with graph optimisation off:
@@ -74,7 +121,7 @@ func ioInfo(path string) ([]ort.InputOutputInfo, []ort.InputOutputInfo, error) {
 	return ort.GetInputOutputInfoWithOptions(path, o)
 }
 
-func names(infos []ort.InputOutputInfo) []string {
+func names(infos []tensorIO) []string {
 	out := make([]string, len(infos))
 	for i, in := range infos {
 		out[i] = in.Name
@@ -82,11 +129,14 @@ func names(infos []ort.InputOutputInfo) []string {
 	return out
 }
 
-func describeIO(infos []ort.InputOutputInfo) string {
+func describeIO(infos []tensorIO) string {
 	parts := make([]string, len(infos))
 	for i, in := range infos {
 		if in.OrtValueType == ort.ONNXTypeTensor {
 			parts[i] = fmt.Sprintf("%s %s%v", in.Name, dtypeName(in.DataType), []int64(in.Dimensions))
+			if !in.rankKnown {
+				parts[i] = fmt.Sprintf("%s %s[unknown rank]", in.Name, dtypeName(in.DataType))
+			}
 		} else {
 			parts[i] = in.Name + " " + kindName(in.OrtValueType)
 		}
@@ -114,7 +164,7 @@ func kindName(t ort.ONNXType) string {
 // MLflow TensorSpecs (numpy dtype names, -1 for dynamic dimensions).
 // Sequence and map outputs are described as object tensors.
 func (p *predictor) ModelSchema() (inputs, outputs *mlmodel.Schema) {
-	conv := func(infos []ort.InputOutputInfo) *mlmodel.Schema {
+	conv := func(infos []tensorIO) *mlmodel.Schema {
 		s := &mlmodel.Schema{}
 		for _, in := range infos {
 			spec := mlmodel.TensorSpec{Name: in.Name, DType: "object", Shape: []int64{-1}}
@@ -152,31 +202,16 @@ func (p *predictor) Predict(ctx context.Context, in columnar.Batch, _ map[string
 		return nil, err
 	}
 	feeds, err := p.bindInputs(in)
-	defer func() {
-		for _, v := range feeds {
-			if v != nil {
-				v.Destroy()
-			}
-		}
-	}()
+	defer destroyAll(feeds)
 	if err != nil {
 		return nil, err
 	}
 	outs := make([]ort.Value, len(p.outputs))
-	defer func() {
-		for _, v := range outs {
-			if v != nil {
-				v.Destroy()
-			}
-		}
-	}()
+	defer func() { destroyAll(outs) }()
+	sizes := p.symbolSizes(feeds)
 	for i, o := range p.outputs {
-		// onnxruntime_go cannot wrap a 0-d tensor ONNX Runtime allocated,
-		// so scalar outputs get a pre-allocated scalar to write into.
-		if o.OrtValueType == ort.ONNXTypeTensor && o.Dimensions != nil && len(o.Dimensions) == 0 {
-			if outs[i], err = newScalar(o.DataType); err != nil {
-				outs[i] = nil // not fatal: let ONNX Runtime allocate it
-			}
+		if outs[i], err = preallocate(o, sizes); err != nil {
+			return nil, fmt.Errorf("output %q: %w", o.Name, err)
 		}
 	}
 	if err := p.run(ctx, feeds, outs); err != nil {
@@ -189,6 +224,12 @@ func (p *predictor) Predict(ctx context.Context, in columnar.Batch, _ map[string
 // run calls the session, turning ctx cancellation into RunOptions.Terminate
 // so that a cancelled request stops burning CPU.
 func (p *predictor) run(ctx context.Context, feeds, outs []ort.Value) error {
+	// Which outputs ONNX Runtime allocates (and onnxruntime_go must take
+	// over), for explaining a failure to read one.
+	byORT := make([]bool, len(outs))
+	for i, v := range outs {
+		byORT[i] = v == nil
+	}
 	var ro *ort.RunOptions
 	if ctx.Done() != nil {
 		var err error
@@ -211,19 +252,36 @@ func (p *predictor) run(ctx context.Context, feeds, outs []ort.Value) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("onnx run: %w", cerr)
 	}
-	if err != nil {
+	if err == nil {
+		return nil
+	}
+	// onnxruntime_go prefixes the status of ONNX Runtime's Run with this;
+	// other errors come from taking over the outputs afterwards.
+	const runFailed = "Error running network: "
+	if msg := err.Error(); strings.HasPrefix(msg, runFailed) {
 		// Run failures are about the data in almost every case (shapes,
 		// types, values an operator rejects); MLflow answers them with 400.
-		return &flavors.InputError{Err: fmt.Errorf("ONNX Runtime: %s", cleanORTError(err))}
+		return &flavors.InputError{Err: fmt.Errorf("ONNX Runtime: %s", strings.TrimPrefix(msg, runFailed))}
 	}
-	return nil
+	return p.outputError(byORT, err)
 }
 
-// cleanORTError strips onnxruntime_go's wrapper prefix from an error.
-func cleanORTError(err error) string {
-	s := err.Error()
-	s = strings.TrimPrefix(s, "Error running network: ")
-	return s
+// outputError explains a failure to take over ONNX Runtime's outputs,
+// naming the onnxruntime_go limitation when one applies.
+func (p *predictor) outputError(byORT []bool, err error) error {
+	for i, o := range p.outputs {
+		if !byORT[i] || o.OrtValueType != ort.ONNXTypeTensor {
+			continue
+		}
+		switch {
+		case o.DataType == ort.TensorElementDataTypeFloat16:
+			return fmt.Errorf("output %q: float16 outputs whose shape (%v) the model does not tie to its inputs' cannot be read through onnxruntime_go: %w",
+				o.Name, []int64(o.Dimensions), err)
+		case !o.rankKnown:
+			return fmt.Errorf("output %q has no declared shape; if it came out 0-d, onnxruntime_go cannot read it: %w", o.Name, err)
+		}
+	}
+	return fmt.Errorf("reading ONNX Runtime outputs: %w", err)
 }
 
 // bindInputs maps the batch's columns to the graph inputs, MLflow's way: by
@@ -280,13 +338,13 @@ func fieldNames(s *arrow.Schema) []string {
 }
 
 // feed turns one column into an ONNX Runtime value of the input's type.
-func (p *predictor) feed(inp ort.InputOutputInfo, f arrow.Field, col arrow.Array) (ort.Value, error) {
+func (p *predictor) feed(inp tensorIO, f arrow.Field, col arrow.Array) (ort.Value, error) {
 	t, err := columnar.TensorOf(f, col)
 	if err != nil {
 		return nil, flavors.BadInput("input %q: %v", inp.Name, err)
 	}
 	defer t.Values.Release()
-	shape := adaptShape(t.Shape, inp.Dimensions)
+	shape := adaptShape(t.Shape, inp)
 	v, err := toORT(t.Values, shape, inp.DataType)
 	if err != nil {
 		return nil, flavors.BadInput("input %q: %v", inp.Name, err)
@@ -296,7 +354,7 @@ func (p *predictor) feed(inp ort.InputOutputInfo, f arrow.Field, col arrow.Array
 
 // feedStacked builds the [rows, columns] tensor a DataFrame's .values
 // would be, from scalar columns.
-func (p *predictor) feedStacked(inp ort.InputOutputInfo, in columnar.Batch) (ort.Value, error) {
+func (p *predictor) feedStacked(inp tensorIO, in columnar.Batch) (ort.Value, error) {
 	cols := make([]arrow.Array, in.NumCols())
 	for i := range cols {
 		f := in.Schema().Field(i)
@@ -305,14 +363,16 @@ func (p *predictor) feedStacked(inp ort.InputOutputInfo, in columnar.Batch) (ort
 			return nil, flavors.BadInput("column %q: %v", f.Name, err)
 		}
 		defer t.Values.Release()
-		if len(t.Shape) != 1 {
+		// Each column must hold one value per row: a batched scalar
+		// column, or a 0-d one in a one-row batch.
+		if int64(t.Values.Len()) != in.NumRows() || len(t.Shape) > 1 {
 			return nil, flavors.BadInput("the model has one input %q; column %q holds tensors of shape %v, so columns cannot be stacked into it — name the column %q instead",
-				inp.Name, f.Name, t.Shape[1:], inp.Name)
+				inp.Name, f.Name, t.Shape, inp.Name)
 		}
 		cols[i] = t.Values
 	}
 	rows := int64(in.NumRows())
-	shape := adaptShape([]int64{rows, int64(len(cols))}, inp.Dimensions)
+	shape := adaptShape([]int64{rows, int64(len(cols))}, inp)
 	v, err := stackToORT(cols, shape, inp.DataType)
 	if err != nil {
 		return nil, flavors.BadInput("input %q: %v", inp.Name, err)
@@ -320,120 +380,24 @@ func (p *predictor) feedStacked(inp ort.InputOutputInfo, in columnar.Batch) (ort
 	return v, nil
 }
 
-// adaptShape reconciles the data's shape with the graph's declared rank in
-// the two lossless cases MLflow users hit: a column [N] fed to an input
-// declared [N,1], and a one-element tensor fed to a scalar input.
-func adaptShape(have []int64, want ort.Shape) []int64 {
-	if want == nil || len(have) == len(want) {
+// adaptShape reconciles the data's shape with the input's declared rank
+// in the lossless cases MLflow users hit: a column [N] fed to an input
+// declared [N,1], a column [N,1] fed to an input declared [N], and a
+// one-element tensor fed to a scalar input. An input of unknown rank takes
+// the data as it is.
+func adaptShape(have []int64, want tensorIO) []int64 {
+	dims := want.Dimensions
+	if !want.rankKnown || len(have) == len(dims) {
 		return have
 	}
-	if len(want) == len(have)+1 && want[len(want)-1] == 1 {
+	if len(dims) == len(have)+1 && dims[len(dims)-1] == 1 {
 		return append(append([]int64{}, have...), 1)
 	}
-	if len(want) == 0 && columnar.ShapeSize(have) == 1 {
+	if len(dims) == 0 && columnar.ShapeSize(have) == 1 {
 		return []int64{}
 	}
-	if len(have) == len(want)+1 && have[len(have)-1] == 1 {
+	if len(have) == len(dims)+1 && have[len(have)-1] == 1 {
 		return have[:len(have)-1]
 	}
 	return have
 }
-
-// collectOutputs turns ONNX Runtime outputs into a record batch: one column
-// per output, batched when every output shares its first dimension (the
-// usual [N, ...] outputs), otherwise each column holds its whole tensor.
-func (p *predictor) collectOutputs(outs []ort.Value) (columnar.Batch, error) {
-	type out struct {
-		name   string
-		shape  []int64 // tensors
-		values arrow.Array
-		seq    arrow.Array // sequences/maps: already a column
-	}
-	res := make([]out, len(outs))
-	defer func() {
-		for _, r := range res {
-			if r.values != nil {
-				r.values.Release()
-			}
-			if r.seq != nil {
-				r.seq.Release()
-			}
-		}
-	}()
-	for i, v := range outs {
-		name := p.outputs[i].Name
-		res[i].name = name
-		switch x := v.(type) {
-		case *ort.Sequence:
-			col, err := sequenceToArrow(x)
-			if err != nil {
-				return nil, fmt.Errorf("output %q: %w", name, err)
-			}
-			res[i].seq = col
-		case *ort.Map:
-			col, err := mapsToArrow([]*ort.Map{x})
-			if err != nil {
-				return nil, fmt.Errorf("output %q: %w", name, err)
-			}
-			res[i].seq = col
-		default:
-			shape, vals, err := tensorToArrow(v)
-			if err != nil {
-				return nil, fmt.Errorf("output %q: %w", name, err)
-			}
-			res[i].shape, res[i].values = shape, vals
-		}
-	}
-	batched, rows := true, int64(-1)
-	for _, r := range res {
-		n := int64(-1)
-		switch {
-		case r.seq != nil:
-			n = int64(r.seq.Len())
-		case len(r.shape) > 0:
-			n = r.shape[0]
-		}
-		if n < 0 || (rows >= 0 && n != rows) {
-			batched = false
-			break
-		}
-		rows = n
-	}
-	fields := make([]arrow.Field, len(res))
-	cols := make([]arrow.Array, len(res))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for i, r := range res {
-		if r.seq != nil {
-			if !batched && r.seq.Len() != 1 {
-				return nil, fmt.Errorf("output %q is a sequence of %d items but other outputs do not share that length; mlship cannot return them together", r.name, r.seq.Len())
-			}
-			fields[i] = arrow.Field{Name: r.name, Type: r.seq.DataType(), Nullable: true}
-			if !batched {
-				fields[i].Metadata = arrow.NewMetadata([]string{columnar.MetaUnbatched}, []string{"true"})
-			}
-			r.seq.Retain()
-			cols[i] = r.seq
-			continue
-		}
-		f, c, err := columnar.NewTensorColumn(r.name, r.shape, r.values, batched)
-		if err != nil {
-			return nil, fmt.Errorf("output %q: %w", r.name, err)
-		}
-		fields[i], cols[i] = f, c
-	}
-	if !batched {
-		rows = 1
-	}
-	if len(res) == 0 {
-		rows = 0
-	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rows), nil
-}
-
-var errUnsupportedType = errors.New("unsupported element type")
