@@ -80,20 +80,36 @@ func parse(data []byte) (*Model, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: expected a mapping of MLmodel fields at the top level", root.Line)
 	}
-	v, err := fromNode(root)
+	v, err := newConverter(len(data)).fromNode(root)
 	if err != nil {
 		return nil, err
 	}
-	return fromMap(v.(map[string]any))
+	// A string field written as a bare number (`mlflow_version: 2.10`)
+	// keeps its spelling, not the number's ("2.1").
+	text := map[string]string{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if val := root.Content[i+1]; val.Kind == yaml.ScalarNode {
+			switch val.ShortTag() {
+			case "!!int", "!!float":
+				text[root.Content[i].Value] = val.Value
+			}
+		}
+	}
+	return fromMap(v.(map[string]any), text)
 }
 
-func fromMap(raw map[string]any) (*Model, error) {
+func fromMap(raw map[string]any, text map[string]string) (*Model, error) {
 	m := &Model{Extra: map[string]any{}}
 	var err error
 	str := func(key string, dst *string) {
-		if err == nil {
-			*dst, err = asString(key, raw[key])
+		if err != nil {
+			return
 		}
+		if t, ok := text[key]; ok {
+			*dst = t
+			return
+		}
+		*dst, err = asString(key, raw[key])
 	}
 	str("artifact_path", &m.ArtifactPath)
 	str("run_id", &m.RunID)

@@ -378,3 +378,37 @@ func TestModelPath(t *testing.T) {
 		}
 	}
 }
+
+// A hand-written descriptor may spell a version as a bare number; it keeps
+// its spelling rather than becoming the float's ("2.1").
+func TestNumericStringFields(t *testing.T) {
+	m, err := Parse([]byte("flavors: {}\nmlflow_version: 2.10\nrun_id: 0123\nmodel_uuid: 1e5\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.MLflowVersion != "2.10" || m.RunID != "0123" || m.ModelUUID != "1e5" {
+		t.Errorf("got %q %q %q", m.MLflowVersion, m.RunID, m.ModelUUID)
+	}
+	out, _ := m.Marshal()
+	if !strings.Contains(string(out), "mlflow_version: '2.10'") {
+		t.Errorf("written as:\n%s", out)
+	}
+}
+
+// Aliases that refer to themselves or expand without bound are errors, not
+// a crash or an out-of-memory.
+func TestAliasBombs(t *testing.T) {
+	for _, doc := range []string{
+		"flavors: {}\na: &x [*x]\n",
+		"flavors: {}\na: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+	} {
+		if _, err := Parse([]byte(doc), ""); err == nil {
+			t.Errorf("accepted %q", doc)
+		}
+	}
+	// A modest, legitimate alias still works.
+	m, err := Parse([]byte("flavors:\n  a: &cfg {data: x}\n  b: *cfg\n"), "")
+	if err != nil || m.Flavors["b"]["data"] != "x" {
+		t.Fatalf("alias: %v %v", err, m)
+	}
+}

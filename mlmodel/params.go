@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/mlship/mlship/internal/pyjson"
 )
@@ -47,6 +48,9 @@ func ParseParamSchema(data []byte) (*ParamSchema, error) {
 	dec.UseNumber()
 	if err := dec.Decode(&items); err != nil {
 		return nil, fmt.Errorf("params schema is not a JSON list: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("params schema has trailing data after the JSON list")
 	}
 	ps := &ParamSchema{}
 	seen := map[string]bool{}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -201,7 +202,7 @@ func ParseSchema(data []byte) (*Schema, error) {
 	if err := dec.Decode(&items); err != nil {
 		return nil, fmt.Errorf("schema is not a JSON list of specs: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("schema has trailing data after the JSON list")
 	}
 	if len(items) == 0 {
@@ -345,7 +346,12 @@ func parseColSpec(m map[string]any) (ColSpec, error) {
 		if !ok {
 			return c, errors.New(`"optional" must be true or false`)
 		}
-		c.Required, c.Spelling = !b, SpellOptional
+		// 2.4–2.9 wrote the key only on optional columns; "optional": false
+		// reads as the key's absence (required), which is how it writes back.
+		c.Required, c.Spelling = !b, SpellNone
+		if b {
+			c.Spelling = SpellOptional
+		}
 	}
 	t, err := parseType(m, "column spec", map[string]bool{"name": true, "required": true, "optional": true})
 	if err != nil {

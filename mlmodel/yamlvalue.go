@@ -12,25 +12,49 @@ import (
 	"github.com/mlship/mlship/internal/pyjson"
 )
 
+// converter turns YAML nodes into plain Go values, guarding against
+// aliases: a cycle (`a: &x [*x]`) would recurse forever, and nested
+// aliases can expand a few hundred bytes into gigabytes ("billion laughs").
+// PyYAML shares aliased objects instead of copying them, so MLflow is
+// immune; copying, we bound the number of values instead.
+type converter struct {
+	budget    int                 // values left to produce
+	expanding map[*yaml.Node]bool // aliases being expanded right now
+}
+
+// newConverter allows a document of n bytes a generous number of values:
+// an alias-free document produces fewer values than it has bytes.
+func newConverter(n int) *converter {
+	return &converter{budget: 2*n + 64, expanding: map[*yaml.Node]bool{}}
+}
+
 // fromNode converts a YAML node into plain Go values (nil, bool, int64,
 // float64, string, []any, map[string]any). Unlike decoding into `any`, it
 // keeps timestamps as the strings they were written as, so that a round trip
 // does not turn `2024-05-17` into `2024-05-17T00:00:00Z`.
-func fromNode(n *yaml.Node) (any, error) {
+func (c *converter) fromNode(n *yaml.Node) (any, error) {
+	if c.budget--; c.budget < 0 {
+		return nil, fmt.Errorf("line %d: the document expands to too many values (YAML aliases?)", n.Line)
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return fromNode(n.Content[0])
+		return c.fromNode(n.Content[0])
 	case yaml.AliasNode:
-		return fromNode(n.Alias)
+		if c.expanding[n.Alias] {
+			return nil, fmt.Errorf("line %d: alias *%s refers to itself", n.Line, n.Value)
+		}
+		c.expanding[n.Alias] = true
+		defer delete(c.expanding, n.Alias)
+		return c.fromNode(n.Alias)
 	case yaml.ScalarNode:
 		return scalarValue(n)
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := fromNode(c)
+		for _, e := range n.Content {
+			v, err := c.fromNode(e)
 			if err != nil {
 				return nil, err
 			}
@@ -47,7 +71,7 @@ func fromNode(n *yaml.Node) (any, error) {
 			if k.ShortTag() == "!!merge" {
 				return nil, fmt.Errorf("line %d: YAML merge keys are not supported", k.Line)
 			}
-			val, err := fromNode(v)
+			val, err := c.fromNode(v)
 			if err != nil {
 				return nil, err
 			}

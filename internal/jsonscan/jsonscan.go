@@ -166,14 +166,22 @@ func (n Num) Int() (int64, bool) {
 		return 0, false
 	}
 	v, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(n.Raw), len(n.Raw)), 10, 64)
-	return v, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return v, true
 }
 
-// Integral returns the value as int64 when it is mathematically an integer
-// within int64 range: 3, 3.0 and 3e0 all qualify, 3.5 does not.
+// Integral returns the value as int64 when it is a whole number within
+// int64 range: 3, 3.0 and 3e0 all qualify, 3.5 does not. An integer token
+// qualifies exactly when it fits int64; any other token is judged by its
+// float64 value, as Python's json.loads reads it (so 3.0000000000000000001,
+// which is the float 3.0, qualifies).
 func (n Num) Integral() (int64, bool) {
-	if v, ok := n.Int(); ok {
-		return v, true
+	if n.IsInt {
+		// Out of range integers must not be rounded into range through
+		// float64: -9223372036854775809 is not -9223372036854775808.
+		return n.Int()
 	}
 	f := n.Float()
 	if f != math.Trunc(f) || math.IsInf(f, 0) || math.IsNaN(f) || f < -9.223372036854775808e18 || f >= 9.223372036854775808e18 {
@@ -372,10 +380,11 @@ func (s *Scanner) Array(fn func(i int) error) error {
 	if s.pos >= len(s.buf) || s.buf[s.pos] != '[' {
 		return s.errorf("expected a list")
 	}
-	if s.depth++; s.depth > MaxDepth {
+	s.depth++
+	defer func() { s.depth-- }() // also when the limit is hit, or the count stays off by one
+	if s.depth > MaxDepth {
 		return s.errorf("nesting deeper than %d levels", MaxDepth)
 	}
-	defer func() { s.depth-- }()
 	s.pos++
 	s.ws()
 	if s.pos < len(s.buf) && s.buf[s.pos] == ']' {
@@ -409,10 +418,11 @@ func (s *Scanner) Object(fn func(key []byte) error) error {
 	if s.pos >= len(s.buf) || s.buf[s.pos] != '{' {
 		return s.errorf("expected an object")
 	}
-	if s.depth++; s.depth > MaxDepth {
+	s.depth++
+	defer func() { s.depth-- }() // also when the limit is hit, or the count stays off by one
+	if s.depth > MaxDepth {
 		return s.errorf("nesting deeper than %d levels", MaxDepth)
 	}
-	defer func() { s.depth-- }()
 	s.pos++
 	s.ws()
 	if s.pos < len(s.buf) && s.buf[s.pos] == '}' {

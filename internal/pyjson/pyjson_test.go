@@ -47,6 +47,7 @@ func TestAppendString(t *testing.T) {
 		{`q"b\`, `"q\"b\\"`},
 		{"a\nb\tc\r\b\f", `"a\nb\tc\r\b\f"`},
 		{"\x01", `"\u0001"`},
+		{"\x7f", `"\u007f"`}, // json.dumps escapes DEL
 		{"é", `"\u00e9"`},
 		{"😀", `"\ud83d\ude00"`},
 		{"sepal length (cm)", `"sepal length (cm)"`},

@@ -196,6 +196,9 @@ func (c *inferColumn) cell(s *jsonscan.Scanner) error {
 		case jsonscan.Array:
 			c.inner = &tensorColumn{sink: c.newSink(), spec: c.spec}
 		case jsonscan.Object:
+			if c.spec != nil {
+				return &jsonarrow.ValueError{Msg: "a JSON object cannot be a tensor element"}
+			}
 			c.inner = &jsonColumn{b: array.NewStringBuilder(c.mem)}
 		default:
 			c.inner = &scalarColumn{sink: c.newSink()}

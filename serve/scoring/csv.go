@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mlship/mlship/internal/jsonarrow"
 	"github.com/mlship/mlship/internal/jsonscan"
@@ -24,6 +25,9 @@ var naValues = map[string]bool{
 // otherwise inferred (integers, floats, booleans, strings). CSV requests
 // carry no params.
 func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
+	if !utf8.Valid(body) {
+		return nil, csvError("'utf-8' codec can't decode the body: it is not valid UTF-8")
+	}
 	r := csv.NewReader(bytes.NewReader(body))
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = false

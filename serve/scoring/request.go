@@ -268,7 +268,9 @@ func (d *Decoder) columnFor(name string, pos int) column {
 		return &skipColumn{}
 	}
 	for i, c := range in.Columns {
-		if c.Name == name || (c.Name == "" && i == pos) {
+		// Named specs bind by name; unnamed ones by position (a column whose
+		// name is literally "" is not the first unnamed spec).
+		if (c.Name != "" && c.Name == name) || (c.Name == "" && i == pos) {
 			return d.colSpecColumn(c)
 		}
 	}
