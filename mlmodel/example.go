@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // InputExampleInfo is `saved_input_example_info`: where the example is
@@ -167,4 +171,50 @@ func (m *Model) ServingInputExample() ([]byte, error) {
 	}
 	buf.WriteString("}")
 	return buf.Bytes(), nil
+}
+
+// RegisteredModelMeta is the registered_model_meta file MLflow writes when
+// it downloads a model from the registry (models:/ URIs).
+type RegisteredModelMeta struct {
+	Name    string
+	Version string
+}
+
+// RegisteredModelMetaFile is its file name at the model root.
+const RegisteredModelMetaFile = "registered_model_meta"
+
+// RegisteredModelMeta reads registered_model_meta; nil without error when
+// the model has none.
+func (m *Model) RegisteredModelMeta() (*RegisteredModelMeta, error) {
+	if m.Dir == "" {
+		return nil, nil
+	}
+	p := filepath.Join(m.Dir, RegisteredModelMetaFile)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return nil, &ParseError{Path: p, Err: fmt.Errorf("invalid YAML: %w", err)}
+	}
+	v, err := newConverter(len(data)).fromNode(&n)
+	if err != nil {
+		return nil, &ParseError{Path: p, Err: err}
+	}
+	mm, ok := v.(map[string]any)
+	if !ok {
+		return nil, &ParseError{Path: p, Err: errors.New("expected a mapping with model_name and model_version")}
+	}
+	out := &RegisteredModelMeta{}
+	if out.Name, err = asString("model_name", mm["model_name"]); err != nil {
+		return nil, &ParseError{Path: p, Err: err}
+	}
+	if out.Version, err = asString("model_version", mm["model_version"]); err != nil {
+		return nil, &ParseError{Path: p, Err: err}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -64,6 +65,9 @@ type Batcher struct {
 	mem  memory.Allocator
 	wake chan struct{} // cap 1: "the queue may have work"; passed on like a baton
 
+	running atomic.Bool   // Run is active; without it Predict calls the model directly
+	started chan struct{} // closed when Run has started
+
 	mu      sync.Mutex
 	queue   []*job
 	stopped bool // Run has returned: no more jobs are taken
@@ -106,7 +110,17 @@ func NewBatcher(p flavors.Predictor, cfg BatchConfig) *Batcher {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &Batcher{pred: p, cfg: cfg, log: log, mem: mem, wake: make(chan struct{}, 1)}
+	return &Batcher{pred: p, cfg: cfg, log: log, mem: mem, wake: make(chan struct{}, 1), started: make(chan struct{})}
+}
+
+// Started is closed once Run is running: from then on requests queue.
+func (b *Batcher) Started() <-chan struct{} { return b.started }
+
+// QueueLen is the number of requests waiting.
+func (b *Batcher) QueueLen() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
 }
 
 // merging reports whether requests may share a Predict call.
@@ -119,6 +133,8 @@ func (b *Batcher) merging() bool {
 // before cancelling ctx); anything submitted after Run returns fails with
 // flavors.ErrClosed.
 func (b *Batcher) Run(ctx context.Context) error {
+	b.running.Store(true)
+	close(b.started)
 	var wg sync.WaitGroup
 	for i := 0; i < b.cfg.Instances; i++ {
 		wg.Add(1)
@@ -143,6 +159,14 @@ func (b *Batcher) Run(ctx context.Context) error {
 // A request larger than MaxBatchRows is split into chunks that run as
 // separate jobs (on several instances when there are).
 func (b *Batcher) Predict(ctx context.Context, in columnar.Batch, params map[string]any) (columnar.Batch, error) {
+	if !b.running.Load() {
+		b.mu.Lock()
+		stopped := b.stopped
+		b.mu.Unlock()
+		if !stopped {
+			return b.pred.Predict(ctx, in, params) // not started: no queue, no merging
+		}
+	}
 	rows := int(in.NumRows())
 	batched := columnar.IsBatched(in)
 	if b.merging() && batched && rows > b.cfg.MaxBatchRows {

@@ -91,6 +91,7 @@ func startBatcher(t *testing.T, p flavors.Predictor, cfg BatchConfig) *Batcher {
 	done := make(chan struct{})
 	go func() { _ = b.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	<-b.Started()
 	return b
 }
 
@@ -455,6 +456,7 @@ func TestBatcherStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- b.Run(ctx) }()
+	<-b.Started()
 	out, err := b.Predict(context.Background(), rowsBatch(1), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,65 +2,114 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/mlship/mlship/flavors"
-	"github.com/mlship/mlship/internal/apierr"
 	"github.com/mlship/mlship/mlmodel"
 	"github.com/mlship/mlship/serve/scoring"
+	"github.com/mlship/mlship/serve/v2"
 )
 
 // Defaults for Config's zero values.
 const (
-	DefaultAddr            = "127.0.0.1:8080"
-	DefaultMaxBodyBytes    = 100 << 20 // nginx's limit in MLflow's images
-	DefaultRequestTimeout  = 60 * time.Second
-	DefaultShutdownTimeout = 30 * time.Second
+	DefaultAddr             = "127.0.0.1:8080"
+	DefaultMaxBodyBytes     = 100 << 20 // nginx's limit in MLflow's images
+	DefaultRequestTimeout   = 60 * time.Second
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultMaxInflightBytes = 1 << 30
 )
 
 // Config configures a Server. The zero value serves on 127.0.0.1:8080 with
-// MLflow's defaults.
+// MLflow's defaults, runs requests one at a time per model instance and
+// merges none.
 type Config struct {
 	// Addr is the host:port to listen on.
 	Addr string
-	// Model is the descriptor being served: its signature types requests.
+	// Model is the descriptor being served: its signature types requests
+	// and its example warms the model up.
 	Model *mlmodel.Model
-	// MaxBodyBytes caps request bodies (413 beyond it).
+	// ModelName and ModelVersion name the model in the Open Inference
+	// Protocol and in metrics. Empty: registered_model_meta, else the
+	// model directory's name.
+	ModelName, ModelVersion string
+	// Flavor is the flavor serving the model (the V2 platform, metrics).
+	Flavor string
+
+	// Batch configures request merging. BatchSafe is decided from the
+	// signature when Batching is "auto" (or empty).
+	Batch BatchConfig
+	// Batching is "auto" (merge when the signature says rows are
+	// independent), "on" (always merge) or "off".
+	Batching string
+
+	// MaxBodyBytes caps one request body (413 beyond it).
 	MaxBodyBytes int64
+	// MaxInflightBytes caps the request bodies held in memory at once, over
+	// all requests: beyond it requests get 503 at once, so memory stays
+	// bounded whatever the load.
+	MaxInflightBytes int64
 	// RequestTimeout bounds one request's processing (504 beyond it), as
 	// MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT does in MLflow.
 	RequestTimeout time.Duration
-	// ShutdownTimeout bounds the drain of in-flight requests on shutdown.
+	// DrainGrace is how long the server keeps accepting requests after
+	// shutdown starts while reporting not-ready, so load balancers stop
+	// sending before connections are refused.
+	DrainGrace time.Duration
+	// ShutdownTimeout bounds the drain of in-flight requests.
 	ShutdownTimeout time.Duration
+
 	// HideSchemaDetails replaces schema-enforcement messages with a
 	// generic one (MLFLOW_DISABLE_SCHEMA_DETAILS).
 	HideSchemaDetails bool
+	// AuthToken, when set, is required as "Authorization: Bearer <token>"
+	// on inference routes. Health, metadata and metrics stay open.
+	AuthToken string
+	// TLSCertFile and TLSKeyFile serve HTTPS when both are set.
+	TLSCertFile, TLSKeyFile string
+	// AccessLog logs one line per request.
+	AccessLog bool
+	// NoWarmup skips running the input example before reporting ready.
+	NoWarmup bool
+	// LoadTime is how long loading took (reported as a metric).
+	LoadTime time.Duration
+
 	// Version is answered on /version.
 	Version string
 	// Logger receives server logs; nil discards them.
 	Logger *slog.Logger
 }
 
-// Server serves one model.
+// Server serves one model over MLflow's scoring protocol and the Open
+// Inference Protocol.
 type Server struct {
-	cfg     Config
-	pred    flavors.Predictor
-	dec     *scoring.Decoder
-	echo    *echo.Echo
-	log     *slog.Logger
-	bufs    sync.Pool
-	warned  sync.Map // warning text → struct{}: log each distinct warning once
-	started chan struct{}
-	addr    net.Addr
+	cfg      Config
+	model    flavors.Predictor // the flavor's predictor
+	pred     *Batcher          // what handlers call
+	dec      *scoring.Decoder
+	v2dec    *v2.Decoder
+	v2meta   v2.ModelMetadata
+	echo     *echo.Echo
+	log      *slog.Logger
+	metrics  *metrics
+	inflight *semaphore.Weighted // request body bytes held in memory
+	bufs     sync.Pool
+	warned   sync.Map // warning text → struct{}: log each distinct warning once
+	ready    atomic.Bool
+	draining atomic.Bool
+	started  chan struct{}
+	addr     net.Addr
 }
 
 // New returns a server for p. It starts nothing: call Run or Serve.
@@ -71,43 +120,138 @@ func New(p flavors.Predictor, cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if cfg.MaxInflightBytes < cfg.MaxBodyBytes {
+		cfg.MaxInflightBytes = cfg.MaxBodyBytes // one maximal request must fit
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if cfg.Model == nil {
+		cfg.Model = &mlmodel.Model{}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, pred: p, log: log, started: make(chan struct{})}
+	s := &Server{cfg: cfg, model: p, log: log, started: make(chan struct{}),
+		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes)}
 	s.dec = &scoring.Decoder{}
-	if m := cfg.Model; m != nil && m.Signature != nil {
-		s.dec.Inputs, s.dec.Params = m.Signature.Inputs, m.Signature.Params
+	if sig := cfg.Model.Signature; sig != nil {
+		s.dec.Inputs, s.dec.Params = sig.Inputs, sig.Params
+	}
+	var own, ownOut *mlmodel.Schema
+	if d, ok := p.(flavors.SchemaDescriber); ok {
+		own, ownOut = d.ModelSchema()
 	}
 	if s.dec.Inputs == nil {
 		// No signature: type request values by the model's own description
 		// of its inputs (an ONNX graph knows them), so JSON numbers arrive as
 		// the tensor types the model takes. Nothing is enforced: MLflow
 		// would not either.
-		if d, ok := p.(flavors.SchemaDescriber); ok {
-			s.dec.Hint, _ = d.ModelSchema()
-		}
+		s.dec.Hint = own
 	}
+	s.cfg.ModelName, s.cfg.ModelVersion = modelName(cfg)
+	s.v2meta = v2Metadata(s.cfg, own, ownOut)
+	s.v2dec = &v2.Decoder{Model: s.cfg.ModelName, Inputs: s.v2meta.Inputs}
+	if len(s.v2meta.Inputs) == 0 {
+		s.v2dec.Inputs = nil // unknown: accept what the client names
+	}
+
+	bc := cfg.Batch
+	switch cfg.Batching {
+	case "on":
+		bc.BatchSafe = true
+	case "off":
+		bc.BatchSafe = false
+	default:
+		bc.BatchSafe = batchSafe(cfg.Model.Signature, own, ownOut)
+	}
+	bc.Logger = log
+	s.pred = NewBatcher(p, bc)
+	s.metrics = newMetrics(s.pred.QueueLen)
+	s.pred.cfg.Observer = s.metrics
+	s.metrics.loadTime.Set(cfg.LoadTime.Seconds())
+	m := cfg.Model
+	s.metrics.modelInfo.WithLabelValues(s.cfg.ModelName, s.cfg.ModelVersion, cfg.Flavor, m.ModelUUID, m.RunID).Set(1)
+	if bc.BatchSafe && bc.MaxBatchRows > 1 {
+		log.Info("request batching on", "max_batch_rows", bc.MaxBatchRows, "max_batch_delay", bc.MaxBatchDelay.String(), "instances", max(bc.Instances, 1))
+	}
+
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.echo = s.routes()
+	// Used as a plain http.Handler (tests) the server is ready at once;
+	// Serve reports ready only after warming the model up.
+	s.ready.Store(true)
 	return s
+}
+
+// modelName picks the V2 model name and version: the configured ones,
+// else registered_model_meta (written when MLflow downloads a registered
+// model), else the directory name.
+func modelName(cfg Config) (string, string) {
+	name, version := cfg.ModelName, cfg.ModelVersion
+	if meta, err := cfg.Model.RegisteredModelMeta(); err == nil && meta != nil {
+		if name == "" {
+			name = meta.Name
+		}
+		if version == "" {
+			version = meta.Version
+		}
+	}
+	if name == "" && cfg.Model.Dir != "" {
+		name = filepath.Base(cfg.Model.Dir)
+	}
+	if name == "" {
+		name = "model"
+	}
+	return name, version
+}
+
+// batchSafe decides whether rows are independent: every input and output
+// has a variable first dimension (tensor signatures or the model's own
+// description), or the model takes tables (column signatures).
+func batchSafe(sig *mlmodel.Signature, own, ownOut *mlmodel.Schema) bool {
+	in, out := own, ownOut
+	if sig != nil && sig.Inputs != nil {
+		in = sig.Inputs
+		if sig.Outputs != nil {
+			out = sig.Outputs
+		}
+	}
+	if in == nil {
+		return false
+	}
+	variable := func(s *mlmodel.Schema) bool {
+		for _, t := range s.Tensors {
+			if len(t.Shape) == 0 || t.Shape[0] != -1 {
+				return false
+			}
+		}
+		return true
+	}
+	if !in.IsTensorBased() {
+		return out == nil || variable(out)
+	}
+	return variable(in) && (out == nil || variable(out))
 }
 
 // InputSchema is the schema requests are typed with (nil: inferred).
 func (s *Server) InputSchema() *mlmodel.Schema { return s.dec.Inputs }
 
-// ServeHTTP makes the server usable with httptest.
+// Ready reports whether the server answers ready.
+func (s *Server) Ready() bool { return s.ready.Load() && !s.draining.Load() }
+
+// ServeHTTP makes the server usable with httptest. Without Serve the
+// batcher is not running and requests go straight to the model, unmerged.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
-// Run listens on cfg.Addr and serves until ctx is done, then drains
-// in-flight requests for up to ShutdownTimeout.
+// Run listens on cfg.Addr and serves until ctx is done, then drains.
 func (s *Server) Run(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
@@ -117,24 +261,75 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx is done, then shuts down gracefully.
+// Serve serves on ln until ctx is done. Shutdown then reports not-ready,
+// keeps serving for DrainGrace, stops accepting, lets in-flight requests
+// finish within ShutdownTimeout, and stops the batcher.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.ready.Store(false)
+	bctx, bcancel := context.WithCancel(context.WithoutCancel(ctx))
+	bdone := make(chan struct{})
+	go func() {
+		defer close(bdone)
+		_ = s.pred.Run(bctx)
+	}()
+	defer func() {
+		bcancel()
+		<-bdone
+	}()
+	<-s.pred.Started()
+
 	srv := &http.Server{
 		Handler:           s.echo,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// A body must arrive within the request timeout: slow clients do not
+		// hold memory and connections forever.
+		ReadTimeout:  s.cfg.RequestTimeout + 10*time.Second,
+		WriteTimeout: s.cfg.RequestTimeout + 30*time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	tlsOn := s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != ""
+	if tlsOn {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("loading TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	s.addr = ln.Addr()
 	close(s.started)
-	s.log.Info("serving", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsOn {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	scheme := "http"
+	if tlsOn {
+		scheme = "https"
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "model", s.cfg.ModelName)
+	s.warmup(ctx)
+	s.ready.Store(true)
+	s.metrics.ready.Set(1)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.metrics.ready.Set(0)
+	if g := s.cfg.DrainGrace; g > 0 {
+		s.log.Info("shutting down: reporting not-ready before refusing connections", "grace", g.String())
+		select {
+		case <-time.After(g):
+		case err := <-errc:
+			return fmt.Errorf("serving: %w", err)
+		}
 	}
 	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -160,90 +355,9 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 	}
 }
 
-func (s *Server) routes() *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverer)
-	e.GET("/ping", s.ping)
-	e.GET("/health", s.ping)
-	e.GET("/version", s.version)
-	e.POST("/invocations", s.invocations)
-	return e
-}
-
-// recoverer turns a panic in a handler into a 500 and keeps serving.
-func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("panic while handling request", "path", c.Request().URL.Path, "panic", fmt.Sprint(r))
-				err = apierr.New(apierr.InternalError, "internal error while handling the request")
-			}
-		}()
-		return next(c)
-	}
-}
-
-// ping answers MLflow's health check: 200 with a newline body. A predictor
-// that can fail after loading (a worker pool) is asked first.
-func (s *Server) ping(c echo.Context) error {
-	if hc, ok := s.pred.(flavors.HealthChecker); ok {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
-		defer cancel()
-		if err := hc.Check(ctx); err != nil {
-			return apierr.New(apierr.TemporarilyUnavailable, "model is not ready: %v", err)
-		}
-	}
-	return c.Blob(http.StatusOK, "application/json", []byte("\n"))
-}
-
-func (s *Server) version(c echo.Context) error {
-	return c.Blob(http.StatusOK, "application/json", []byte(s.cfg.Version))
-}
-
-// handleError writes MLflow's error envelope.
-func (s *Server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	var ae *apierr.Error
-	var he *echo.HTTPError
-	var ce *contentTypeError
-	switch {
-	case errors.As(err, &ce):
-		// MLflow answers content-type problems with 415 text/plain.
-		_ = c.Blob(http.StatusUnsupportedMediaType, "text/plain; charset=utf-8", []byte(ce.msg))
-		return
-	case errors.As(err, &ae):
-	case errors.As(err, &he):
-		switch he.Code {
-		case http.StatusNotFound:
-			ae = apierr.New(apierr.EndpointNotFound, "No endpoint %s %s. mlship serves GET /ping, /health, /version and POST /invocations.", c.Request().Method, c.Request().URL.Path)
-		case http.StatusMethodNotAllowed:
-			ae = &apierr.Error{Code: apierr.BadRequest, Status: http.StatusMethodNotAllowed, Message: fmt.Sprintf("Method %s is not allowed on %s.", c.Request().Method, c.Request().URL.Path)}
-		default:
-			ae = &apierr.Error{Code: apierr.BadRequest, Status: he.Code, Message: fmt.Sprint(he.Message)}
-		}
-	default:
-		s.log.Error("request failed", "path", c.Request().URL.Path, "error", err)
-		ae = apierr.New(apierr.InternalError, "internal error: %v", err)
-	}
-	status := ae.HTTPStatus()
-	if status >= 500 {
-		s.log.Warn("request failed", "path", c.Request().URL.Path, "status", status, "code", ae.Code, "message", ae.Message)
-	}
-	if status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", "1")
-	}
-	_ = c.Blob(status, "application/json", ae.JSON())
-}
-
 // warnOnce logs a warning the first time its text is seen.
 func (s *Server) warnOnce(msg string) {
 	if _, seen := s.warned.LoadOrStore(msg, struct{}{}); !seen {
 		s.log.Warn(msg)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

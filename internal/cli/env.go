@@ -24,6 +24,7 @@ var Env = []EnvVar{
 	{"MLFLOW_DISABLE_SCHEMA_DETAILS", "true: generic messages for schema enforcement errors, as in MLflow"},
 	{"MLFLOW_PORT", "default port of `mlship models serve` (default 5000), as in MLflow"},
 	{"MLFLOW_HOST", "default host of `mlship models serve` (default 127.0.0.1), as in MLflow"},
+	{"MLSHIP_AUTH_TOKEN", "bearer token required on inference routes (default of --auth-token)"},
 	{"LD_LIBRARY_PATH", "also searched for libonnxruntime.so"},
 }
 

@@ -21,6 +21,20 @@ type serveOptions struct {
 	maxBody     string
 	timeoutSecs float64
 	threads     int
+
+	modelName, modelVersion string
+	batching                string
+	maxBatchRows            int
+	maxBatchDelay           time.Duration
+	instances               int
+	maxQueue                int
+	maxInflight             string
+	drainTimeout            time.Duration
+	drainGrace              time.Duration
+	authToken               string
+	tlsCert, tlsKey         string
+	accessLog               bool
+	noWarmup                bool
 	// MLflow flags accepted for compatibility.
 	workers        int
 	envManager     string
@@ -44,6 +58,21 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool)
 	fs.StringVar(&o.flavor, "flavor", "", "serve the model with this flavor instead of the preferred one (e.g. onnx, python_function)")
 	fs.StringVar(&o.maxBody, "max-body-size", "100MiB", "largest accepted request body (bytes, or with a unit: 512KiB, 100MiB, 1GiB)")
 	fs.IntVar(&o.threads, "threads", 0, "threads one prediction may use in an in-process runtime (0: the runtime's default)")
+	fs.StringVar(&o.modelName, "model-name", "", "model name in the Open Inference Protocol and metrics (default: registered_model_meta, else the directory name)")
+	fs.StringVar(&o.modelVersion, "model-version", "", "model version in the Open Inference Protocol (default: registered_model_meta)")
+	fs.StringVar(&o.batching, "batching", "auto", "merge concurrent requests into one model call: auto (when the signature shows rows are independent), on, off")
+	fs.IntVar(&o.maxBatchRows, "max-batch-rows", 64, "most rows merged into one model call; larger requests are split")
+	fs.DurationVar(&o.maxBatchDelay, "max-batch-delay", 0, "how long a batch may wait for more requests (0: never wait; requests merge only while the model is busy)")
+	fs.IntVar(&o.instances, "model-instances", 1, "model calls that may run at once")
+	fs.IntVar(&o.maxQueue, "max-queue", 1024, "requests that may wait for the model; beyond it requests get 503 at once")
+	fs.StringVar(&o.maxInflight, "max-inflight-bytes", "1GiB", "request bodies held in memory at once; beyond it requests get 503 at once")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	fs.DurationVar(&o.drainGrace, "drain-grace", 2*time.Second, "on SIGTERM, how long to keep accepting requests while reporting not-ready, before refusing connections")
+	fs.StringVar(&o.authToken, "auth-token", d.env.get("MLSHIP_AUTH_TOKEN"), "require 'Authorization: Bearer TOKEN' on inference routes (env MLSHIP_AUTH_TOKEN)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM), with --tls-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "private key (PEM) for --tls-cert")
+	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request")
+	fs.BoolVar(&o.noWarmup, "no-warmup", false, "do not run the input example through the model before reporting ready")
 	if mlflowDefaults {
 		fs.IntVarP(&o.port, "port", "p", defPort, "port to listen on (env MLFLOW_PORT)")
 		fs.StringVarP(&o.host, "host", "h", defHost, "address to listen on (env MLFLOW_HOST)")
@@ -122,19 +151,54 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 	if o.timeoutSecs <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
+	inflight, err := parseSize(o.maxInflight)
+	if err != nil {
+		return fmt.Errorf("--max-inflight-bytes: %w", err)
+	}
+	switch o.batching {
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("--batching must be auto, on or off, not %q", o.batching)
+	}
+	if o.maxBatchRows < 1 || o.instances < 1 || o.maxQueue < 1 {
+		return fmt.Errorf("--max-batch-rows, --model-instances and --max-queue must be at least 1")
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
 	log := d.logger()
+	start := time.Now()
 	loaded, err := d.registry.Load(ctx, ref, o.flavor, d.loadOptions(o.threads))
 	if err != nil {
 		return err
 	}
 	defer loaded.Close()
-	log.Info("model loaded", "dir", loaded.Model.Dir, "flavor", loaded.Flavor)
+	log.Info("model loaded", "dir", loaded.Model.Dir, "flavor", loaded.Flavor, "duration", time.Since(start).String())
 	srv := serve.New(loaded.Predictor, serve.Config{
-		Addr:              net.JoinHostPort(o.host, strconv.Itoa(o.port)),
-		Model:             loaded.Model,
+		Addr:         net.JoinHostPort(o.host, strconv.Itoa(o.port)),
+		Model:        loaded.Model,
+		ModelName:    o.modelName,
+		ModelVersion: o.modelVersion,
+		Flavor:       loaded.Flavor,
+		Batching:     o.batching,
+		Batch: serve.BatchConfig{
+			MaxBatchRows:  o.maxBatchRows,
+			MaxBatchDelay: o.maxBatchDelay,
+			Instances:     o.instances,
+			MaxQueue:      o.maxQueue,
+		},
 		MaxBodyBytes:      maxBody,
+		MaxInflightBytes:  inflight,
 		RequestTimeout:    time.Duration(o.timeoutSecs * float64(time.Second)),
+		DrainGrace:        o.drainGrace,
+		ShutdownTimeout:   o.drainTimeout,
 		HideSchemaDetails: d.env.boolean("MLFLOW_DISABLE_SCHEMA_DETAILS"),
+		AuthToken:         o.authToken,
+		TLSCertFile:       o.tlsCert,
+		TLSKeyFile:        o.tlsKey,
+		AccessLog:         o.accessLog,
+		NoWarmup:          o.noWarmup,
+		LoadTime:          time.Since(start),
 		Version:           Version(),
 		Logger:            log,
 	})

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,6 +16,37 @@ import (
 	"github.com/mlship/mlship/serve/scoring"
 )
 
+// ArrowStreamType is the media type of Arrow IPC streams, accepted as an
+// /invocations body and returned when the client asks for it in Accept.
+const ArrowStreamType = "application/vnd.apache.arrow.stream"
+
+// ping answers MLflow's health check: 200 with a newline body while the
+// model is loaded, warmed and the server not draining; a predictor that can
+// fail after loading (a worker pool) is asked too.
+func (s *Server) ping(c echo.Context) error {
+	if !s.Ready() {
+		return apierr.New(apierr.TemporarilyUnavailable, "the server is not ready (starting or shutting down)")
+	}
+	if err := s.healthy(c.Request().Context()); err != nil {
+		return apierr.New(apierr.TemporarilyUnavailable, "model is not ready: %v", err)
+	}
+	return c.Blob(http.StatusOK, "application/json", []byte("\n"))
+}
+
+func (s *Server) healthy(ctx context.Context) error {
+	hc, ok := s.model.(flavors.HealthChecker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return hc.Check(ctx)
+}
+
+func (s *Server) version(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/json", []byte(s.cfg.Version))
+}
+
 // contentTypeError is a 415, which MLflow answers in plain text.
 type contentTypeError struct{ msg string }
 
@@ -23,11 +54,14 @@ func (e *contentTypeError) Error() string { return e.msg }
 
 // mediaType checks Content-Type as MLflow's scoring server does: charset
 // must be UTF-8, no other parameters, and the type text/csv or
-// application/json.
+// application/json — plus Arrow IPC streams, which only mlship takes.
 func mediaType(header string) (string, error) {
 	typ, params, err := mime.ParseMediaType(header)
 	if header == "" || err != nil {
 		return "", &contentTypeError{fmt.Sprintf("This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '%s'.", header)}
+	}
+	if typ == ArrowStreamType {
+		return typ, nil
 	}
 	for k, v := range params {
 		if k == "charset" {
@@ -45,41 +79,14 @@ func mediaType(header string) (string, error) {
 	return "", &contentTypeError{fmt.Sprintf("This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '%s'.", header)}
 }
 
-// readBody reads the request body up to the configured limit.
-func (s *Server) readBody(c echo.Context) ([]byte, error) {
-	r := c.Request()
-	limit := s.cfg.MaxBodyBytes
-	if r.ContentLength > limit {
-		return nil, tooLarge(limit)
-	}
-	body := http.MaxBytesReader(c.Response(), r.Body, limit)
-	n := r.ContentLength
-	if n < 0 || n > 1<<20 {
-		n = 1 << 14 // grow as it comes; do not trust a huge length up front
-	}
-	buf := make([]byte, 0, n+1)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		m, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, tooLarge(limit)
-			}
-			return nil, apierr.New(apierr.BadRequest, "reading the request body: %v", err)
+// wantsArrow reports whether the Accept header asks for an Arrow stream.
+func wantsArrow(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		if t, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && t == ArrowStreamType {
+			return true
 		}
 	}
-}
-
-func tooLarge(limit int64) error {
-	return &apierr.Error{Code: apierr.RequestLimitExceeded, Status: http.StatusRequestEntityTooLarge,
-		Message: fmt.Sprintf("Request body is larger than the limit of %d bytes (set --max-body-size to change it).", limit)}
+	return false
 }
 
 // invocations is POST /invocations.
@@ -90,14 +97,18 @@ func (s *Server) invocations(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	body, err := s.readBody(c)
+	body, release, err := s.readBody(c)
 	if err != nil {
 		return err
 	}
+	defer release()
 	var req *scoring.Request
-	if typ == "text/csv" {
+	switch typ {
+	case "text/csv":
 		req, err = s.dec.DecodeCSV(body)
-	} else {
+	case ArrowStreamType:
+		req, err = s.dec.DecodeArrow(body)
+	default:
 		req, err = s.dec.DecodeJSON(body)
 	}
 	if err != nil {
@@ -114,6 +125,14 @@ func (s *Server) invocations(c echo.Context) error {
 	defer out.Release()
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
+	if wantsArrow(c.Request().Header.Get(echo.HeaderAccept)) {
+		b, err := scoring.EncodeArrow((*bp)[:0], out)
+		if err != nil {
+			return apierr.Wrap(apierr.InternalError, err)
+		}
+		*bp = b
+		return c.Blob(http.StatusOK, ArrowStreamType, b)
+	}
 	b, err := scoring.EncodePredictions((*bp)[:0], out, req.Form)
 	if err != nil {
 		return s.detail(err)
@@ -137,6 +156,9 @@ func (s *Server) detail(err error) error {
 // predictError maps a Predict failure to MLflow's answer.
 func (s *Server) predictError(ctx context.Context, c echo.Context, err error) error {
 	switch {
+	case errors.Is(err, ErrQueueFull):
+		s.metrics.rejected.WithLabelValues("queue_full").Inc()
+		return apierr.New(apierr.TemporarilyUnavailable, "%v; retry later", err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return apierr.New(apierr.DeadlineExceeded, "Request processing time exceeded limit")
 	case c.Request().Context().Err() != nil:

@@ -1,0 +1,68 @@
+package scoring
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"github.com/mlship/mlship/columnar"
+)
+
+// DecodeArrow reads an Arrow IPC stream body (application/vnd.apache.
+// arrow.stream): its record batches, concatenated, are the table. The
+// signature applies as for JSON tables (required columns, order); column
+// types are the client's own, converted by the flavor as it converts JSON
+// numbers. Params cannot be carried.
+func (d *Decoder) DecodeArrow(body []byte) (*Request, error) {
+	r, err := ipc.NewReader(bytes.NewReader(body), ipc.WithAllocator(d.mem()))
+	if err != nil {
+		return nil, badRequest("Invalid Arrow IPC stream: %v", err)
+	}
+	defer r.Release()
+	var batches []columnar.Batch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, badRequest("Invalid Arrow IPC stream: %v", err)
+		}
+		rec.Retain()
+		batches = append(batches, rec)
+	}
+	var b columnar.Batch
+	if len(batches) == 0 {
+		return nil, badRequest("Invalid Arrow IPC stream: it holds no record batch")
+	}
+	b, err = columnar.Concat(d.mem(), batches)
+	if err != nil {
+		return nil, badRequest("Invalid Arrow IPC stream: %v", err)
+	}
+	b, err = d.conform(b, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Request{Form: d.form("dataframe_split"), Batch: b}, nil
+}
+
+// EncodeArrow appends the output batch as an Arrow IPC stream.
+func EncodeArrow(dst []byte, out columnar.Batch) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	w := ipc.NewWriter(buf, ipc.WithSchema(out.Schema()))
+	if err := w.Write(out); err != nil {
+		return nil, fmt.Errorf("writing Arrow IPC: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("writing Arrow IPC: %w", err)
+	}
+	return buf.Bytes(), nil
+}
