@@ -130,7 +130,8 @@ func NewTensorColumn(name string, shape []int64, values arrow.Array, batched boo
 	// shape [1]+S: one row holding everything.
 	dims := shape
 	if !batched {
-		dims = append([]int64{1}, shape...)
+		var one [8]int64
+		dims = append(append(one[:0], 1), shape...)
 	}
 	for _, d := range dims[1:] {
 		if d == 0 {
@@ -140,14 +141,14 @@ func NewTensorColumn(name string, shape []int64, values arrow.Array, batched boo
 	data := values.Data()
 	data.Retain()
 	for k := len(dims) - 1; k >= 1; k-- {
-		dt := arrow.FixedSizeListOfNonNullable(int32(dims[k]), data.DataType())
+		dt := fixedSizeList(int32(dims[k]), data.DataType())
 		next := array.NewData(dt, int(ShapeSize(dims[:k])), []*memory.Buffer{nil}, []arrow.ArrayData{data}, 0, 0)
 		data.Release()
 		data = next
 	}
 	field := arrow.Field{Name: name, Type: data.DataType(), Nullable: true}
 	if !batched {
-		field.Metadata = arrow.NewMetadata([]string{MetaUnbatched}, []string{"true"})
+		field.Metadata = unbatchedMeta
 	}
 	arr := array.MakeFromData(data)
 	data.Release()

@@ -59,11 +59,12 @@ type BatchObserver interface {
 // It starts no goroutine until Run, which owns the workers and stops them
 // when its context ends.
 type Batcher struct {
-	pred flavors.Predictor
-	cfg  BatchConfig
-	log  *slog.Logger
-	mem  memory.Allocator
-	wake chan struct{} // cap 1: "the queue may have work"; passed on like a baton
+	pred  flavors.Predictor
+	cfg   BatchConfig
+	log   *slog.Logger
+	mem   memory.Allocator
+	wake  chan struct{} // cap 1: "the queue may have work"; passed on like a baton
+	slots chan struct{} // one token per model instance in use (cap Instances)
 
 	running atomic.Bool   // Run is active; without it Predict calls the model directly
 	started chan struct{} // closed when Run has started
@@ -110,7 +111,7 @@ func NewBatcher(p flavors.Predictor, cfg BatchConfig) *Batcher {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &Batcher{pred: p, cfg: cfg, log: log, mem: mem, wake: make(chan struct{}, 1), started: make(chan struct{})}
+	return &Batcher{pred: p, cfg: cfg, log: log, mem: mem, wake: make(chan struct{}, 1), started: make(chan struct{}), slots: make(chan struct{}, cfg.Instances)}
 }
 
 // Started is closed once Run is running: from then on requests queue.
@@ -171,6 +172,9 @@ func (b *Batcher) Predict(ctx context.Context, in columnar.Batch, params map[str
 	batched := columnar.IsBatched(in)
 	if b.merging() && batched && rows > b.cfg.MaxBatchRows {
 		return b.predictSplit(ctx, in, params)
+	}
+	if out, err, ok := b.runInline(ctx, in, params); ok {
+		return out, err
 	}
 	j := &job{ctx: ctx, in: in, params: params, rows: rows, solo: !b.merging() || !batched || rows == 0,
 		enqueued: time.Now(), done: make(chan result, 1)}
@@ -286,15 +290,12 @@ func (b *Batcher) signal() {
 	}
 }
 
-// work is one model instance: take the oldest job, add compatible ones
-// while they fit, run them as one Predict call, split the result.
+// work is one model instance: wait for queued jobs and a free instance,
+// take the oldest job with every compatible one that fits, run them as one
+// Predict call, split the result.
 func (b *Batcher) work(ctx context.Context) {
 	for {
-		batch, more := b.take()
-		if more {
-			b.signal() // pass the baton: another worker can take the rest
-		}
-		if len(batch) == 0 {
+		if b.QueueLen() == 0 {
 			select {
 			case <-ctx.Done():
 				b.signal() // let the other workers see the end too
@@ -303,11 +304,55 @@ func (b *Batcher) work(ctx context.Context) {
 			}
 			continue
 		}
-		if !batch[0].solo && b.cfg.MaxBatchDelay > 0 {
-			batch = b.linger(ctx, batch)
+		select {
+		case b.slots <- struct{}{}:
+		case <-ctx.Done():
+			b.signal()
+			return
 		}
-		b.run(batch)
+		batch, more := b.take()
+		if more {
+			b.signal() // pass the baton: another worker can take the rest
+		}
+		if len(batch) > 0 {
+			if !batch[0].solo && b.cfg.MaxBatchDelay > 0 {
+				batch = b.linger(ctx, batch)
+			}
+			b.run(batch)
+		}
+		<-b.slots
 	}
+}
+
+// runInline runs a request on the caller's goroutine when the queue is
+// empty and an instance is free: an idle model answers at once, without a
+// hand-off to a worker goroutine (two thread wake-ups at low load). It
+// reports false when the request must queue.
+func (b *Batcher) runInline(ctx context.Context, in columnar.Batch, params map[string]any) (columnar.Batch, error, bool) {
+	if b.cfg.MaxBatchDelay > 0 {
+		return nil, nil, false // batches are meant to wait for company
+	}
+	b.mu.Lock()
+	idle := len(b.queue) == 0 && !b.stopped
+	b.mu.Unlock()
+	if !idle {
+		return nil, nil, false
+	}
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		return nil, nil, false
+	}
+	start := time.Now()
+	out, err := b.pred.Predict(ctx, in, params)
+	if b.cfg.Observer != nil {
+		b.cfg.Observer.Batch(1, int(in.NumRows()), []time.Duration{0}, time.Since(start))
+	}
+	<-b.slots
+	if b.QueueLen() > 0 {
+		b.signal() // requests queued while this one ran
+	}
+	return out, err, true
 }
 
 // take pops the oldest live job and, when it may merge, every queued job

@@ -1,10 +1,7 @@
 package serve
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -15,10 +12,6 @@ import (
 
 	"github.com/mlship/mlship/internal/apierr"
 )
-
-type ctxKey int
-
-const requestIDKey ctxKey = iota
 
 // RequestIDHeader carries a request's ID: taken from the client when it
 // sends one, generated otherwise, and echoed in the response.
@@ -33,6 +26,18 @@ func protocol(path string) string {
 		return "mlflow"
 	}
 	return "other"
+}
+
+// newRequestID returns an ID unique within this process and unlikely to
+// repeat across restarts: a random per-process prefix and a counter (no
+// system call per request).
+func (s *Server) newRequestID() string {
+	n := s.reqSeq.Add(1)
+	b := make([]byte, 0, 24)
+	b = append(b, s.reqPrefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, n, 36)
+	return string(b)
 }
 
 // recoverer turns a panic in a handler into a 500 and keeps serving.
@@ -56,12 +61,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		id := req.Header.Get(RequestIDHeader)
 		if id == "" || len(id) > 128 {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = s.newRequestID()
 		}
-		c.Response().Header().Set(RequestIDHeader, id)
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), requestIDKey, id)))
+		c.Response().Header()[RequestIDHeader] = []string{id}
 		err := next(c)
 		if err != nil {
 			c.Error(err) // writes the response now, so the status is known

@@ -56,6 +56,10 @@ func (e *contentTypeError) Error() string { return e.msg }
 // must be UTF-8, no other parameters, and the type text/csv or
 // application/json — plus Arrow IPC streams, which only mlship takes.
 func mediaType(header string) (string, error) {
+	switch header { // the common spellings, without parsing
+	case "application/json", "text/csv", "application/json; charset=utf-8", "application/json; charset=UTF-8":
+		return header[:strings.IndexByte(header+";", ';')], nil
+	}
 	typ, params, err := mime.ParseMediaType(header)
 	if header == "" || err != nil {
 		return "", &contentTypeError{fmt.Sprintf("This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '%s'.", header)}

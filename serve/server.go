@@ -2,7 +2,9 @@ package serve
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,6 +112,9 @@ type Server struct {
 	draining atomic.Bool
 	started  chan struct{}
 	addr     net.Addr
+
+	reqPrefix string        // random, per process: request IDs
+	reqSeq    atomic.Uint64 // request IDs
 }
 
 // New returns a server for p. It starts nothing: call Run or Serve.
@@ -141,6 +146,9 @@ func New(p flavors.Predictor, cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, model: p, log: log, started: make(chan struct{}),
 		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes)}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	s.reqPrefix = hex.EncodeToString(rnd[:])
 	s.dec = &scoring.Decoder{}
 	if sig := cfg.Model.Signature; sig != nil {
 		s.dec.Inputs, s.dec.Params = sig.Inputs, sig.Params
@@ -316,6 +324,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.warmup(ctx)
 	s.ready.Store(true)
 	s.metrics.ready.Set(1)
+	s.log.Info("ready", "model", s.cfg.ModelName)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)

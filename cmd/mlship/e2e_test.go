@@ -84,6 +84,29 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 	return s
 }
 
+// waitReady polls /ping: the server listens before it has warmed the model
+// up, and answers 503 until then.
+func waitReady(t *testing.T, s *server) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+			if resp.StatusCode != 503 {
+				t.Fatalf("ping: %d", resp.StatusCode)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v\n%s", err, s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestServeEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	model := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
@@ -93,12 +116,8 @@ func TestServeEndToEnd(t *testing.T) {
 	} {
 		t.Run(args[0]+"/"+args[1], func(t *testing.T) {
 			s := startServer(t, bin, args...)
-			resp, err := http.Get(s.url + "/ping")
-			if err != nil || resp.StatusCode != 200 {
-				t.Fatalf("ping: %v %v", err, resp)
-			}
-			resp.Body.Close()
-			resp, err = http.Post(s.url+"/invocations", "application/json",
+			waitReady(t, s)
+			resp, err := http.Post(s.url+"/invocations", "application/json",
 				strings.NewReader(`{"inputs": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}`))
 			if err != nil {
 				t.Fatal(err)

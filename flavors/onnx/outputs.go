@@ -107,7 +107,7 @@ func (p *predictor) collectOutputs(outs []ort.Value) (columnar.Batch, error) {
 	if len(res) == 0 {
 		rows = 0
 	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rows), nil
+	return array.NewRecordBatch(p.schemas.Schema(fields, nil), cols, rows), nil
 }
 
 // destroyAll frees ONNX Runtime values. onnxruntime_go leaves a typed nil
@@ -131,14 +131,14 @@ func destroyAll(vals []ort.Value) {
 // their empty shape) and float16 ones (it copies one byte per element), so
 // those are handed in ready-made whenever their shape is known in advance:
 // fixed in the model, or made of dimensions named like the inputs' (sizes).
-func preallocate(o tensorIO, sizes map[string]int64) (ort.Value, error) {
+func preallocate(o tensorIO, sizes map[string]int64, all bool) (ort.Value, error) {
 	if o.OrtValueType != ort.ONNXTypeTensor || !o.rankKnown {
 		return nil, nil
 	}
 	if len(o.Dimensions) == 0 {
 		return newScalar(o.DataType)
 	}
-	if o.DataType != ort.TensorElementDataTypeFloat16 {
+	if !all && o.DataType != ort.TensorElementDataTypeFloat16 {
 		return nil, nil
 	}
 	shape := o.Dimensions.Clone()
@@ -155,13 +155,33 @@ func preallocate(o tensorIO, sizes map[string]int64) (ort.Value, error) {
 		}
 		shape[i] = n
 	}
-	// onnxruntime_go wants at least one byte even for an empty tensor.
-	buf := make([]byte, max(2*columnar.ShapeSize(shape), 2))
-	return asValue(ort.NewCustomDataTensor(shape, buf, ort.TensorElementDataTypeFloat16))
+	n := columnar.ShapeSize(shape)
+	// Go-backed outputs: ONNX Runtime writes straight into memory that is
+	// then wrapped as the Arrow array, with no copy and none of the cgo
+	// calls onnxruntime_go makes to take over an output ORT allocated.
+	switch o.DataType {
+	case ort.TensorElementDataTypeFloat16:
+		// onnxruntime_go wants at least one byte even for an empty tensor.
+		buf := make([]byte, max(2*n, 2))
+		return asValue(ort.NewCustomDataTensor(shape, buf, ort.TensorElementDataTypeFloat16))
+	case ort.TensorElementDataTypeFloat:
+		return asValue(ort.NewTensor(shape, make([]float32, n)))
+	case ort.TensorElementDataTypeDouble:
+		return asValue(ort.NewTensor(shape, make([]float64, n)))
+	case ort.TensorElementDataTypeInt64:
+		return asValue(ort.NewTensor(shape, make([]int64, n)))
+	case ort.TensorElementDataTypeInt32:
+		return asValue(ort.NewTensor(shape, make([]int32, n)))
+	case ort.TensorElementDataTypeInt8:
+		return asValue(ort.NewTensor(shape, make([]int8, n)))
+	case ort.TensorElementDataTypeUint8:
+		return asValue(ort.NewTensor(shape, make([]uint8, n)))
+	case ort.TensorElementDataTypeBool:
+		return asValue(ort.NewTensor(shape, make([]bool, n)))
+	}
+	return nil, nil
 }
 
-// newScalar pre-allocates a 0-d output of the given element type; nil for
-// the types onnxruntime_go has no scalar of (strings, float16).
 func newScalar(t ort.TensorElementDataType) (ort.Value, error) {
 	switch t {
 	case ort.TensorElementDataTypeFloat:

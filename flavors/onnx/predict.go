@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	ort "github.com/yalue/onnxruntime_go"
@@ -20,7 +21,9 @@ import (
 // concurrent Predict calls share it; the RWMutex only orders them against
 // Close.
 type predictor struct {
-	mu      sync.RWMutex
+	mu         sync.RWMutex
+	noPrealloc atomic.Bool // outputs proved not to follow their declared shapes
+	schemas    columnar.SchemaCache
 	session *ort.DynamicAdvancedSession
 	closed  bool
 
@@ -209,17 +212,46 @@ func (p *predictor) Predict(ctx context.Context, in columnar.Batch, _ map[string
 	outs := make([]ort.Value, len(p.outputs))
 	defer func() { destroyAll(outs) }()
 	sizes := p.symbolSizes(feeds)
+	all := !p.noPrealloc.Load()
+	pre := false
 	for i, o := range p.outputs {
-		if outs[i], err = preallocate(o, sizes); err != nil {
+		if outs[i], err = preallocate(o, sizes, all); err != nil {
 			return nil, fmt.Errorf("output %q: %w", o.Name, err)
 		}
+		pre = pre || outs[i] != nil
 	}
-	if err := p.run(ctx, feeds, outs); err != nil {
+	err = p.run(ctx, feeds, outs)
+	if err != nil && all && pre && flavors.IsInputError(err) {
+		// The model's declared output shapes may not hold (a symbolic
+		// dimension that is not what its name says): let ONNX Runtime
+		// allocate the outputs from now on, and try once more.
+		if p.noPrealloc.CompareAndSwap(false, true) {
+			p.log.Info("onnx outputs do not match their declared shapes; letting ONNX Runtime allocate them", "error", err)
+		}
+		destroyAll(outs)
+		for i, o := range p.outputs {
+			if outs[i], err = preallocate(o, sizes, false); err != nil {
+				return nil, fmt.Errorf("output %q: %w", o.Name, err)
+			}
+		}
+		err = p.run(ctx, feeds, outs)
+	}
+	if err != nil {
 		return nil, err
 	}
 	runtime.KeepAlive(in) // input buffers were lent to ONNX Runtime
 	return p.collectOutputs(outs)
 }
+
+// runOptions are reused between calls: creating and destroying one costs
+// two cgo calls per prediction.
+var runOptions = sync.Pool{New: func() any {
+	ro, err := ort.NewRunOptions()
+	if err != nil {
+		return err
+	}
+	return ro
+}}
 
 // run calls the session, turning ctx cancellation into RunOptions.Terminate
 // so that a cancelled request stops burning CPU.
@@ -232,20 +264,32 @@ func (p *predictor) run(ctx context.Context, feeds, outs []ort.Value) error {
 	}
 	var ro *ort.RunOptions
 	if ctx.Done() != nil {
-		var err error
-		if ro, err = ort.NewRunOptions(); err != nil {
-			return fmt.Errorf("creating run options: %w", err)
+		switch v := runOptions.Get().(type) {
+		case *ort.RunOptions:
+			ro = v
+		case error:
+			return fmt.Errorf("creating run options: %w", v)
 		}
-		defer ro.Destroy()
+		var terminated atomic.Bool
 		done := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
 			defer close(done)
+			terminated.Store(true)
 			ro.Terminate()
 		})
 		defer func() {
 			if !stop() {
-				<-done // Terminate is running: let it finish before Destroy
+				<-done // Terminate is running: let it finish first
 			}
+			if terminated.Load() {
+				// A terminated RunOptions stops every run it is given until
+				// reset; reset it before it is reused.
+				if ro.UnsetTerminate() != nil {
+					ro.Destroy()
+					return
+				}
+			}
+			runOptions.Put(ro)
 		}()
 	}
 	err := p.session.RunWithOptions(feeds, outs, ro)

@@ -8,61 +8,75 @@ import (
 // lists (what np.array accepts without falling back to dtype=object) into
 // out, returning its shape.
 func ParseNested(s *jsonscan.Scanner, out Sink) ([]int64, error) {
-	var dims []int64 // -1: not known yet
-	leaf := -1       // depth at which scalars sit
-	setDim := func(depth int, n int64) error {
-		for len(dims) <= depth {
-			dims = append(dims, -1)
-		}
-		if dims[depth] == -1 {
-			dims[depth] = n
-			return nil
-		}
-		if dims[depth] != n {
-			return &ValueError{"nested lists are ragged (sub-lists of different lengths); a tensor must be rectangular"}
-		}
-		return nil
-	}
-	var rec func(depth int) error
-	rec = func(depth int) error {
-		switch s.Peek() {
-		case jsonscan.Array:
-			if leaf >= 0 && depth >= leaf {
-				return &ValueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
-			}
-			var n int64
-			if err := s.Array(func(int) error { n++; return rec(depth + 1) }); err != nil {
-				return err
-			}
-			return setDim(depth, n)
-		case jsonscan.Object:
-			return &ValueError{"a JSON object cannot be a tensor element"}
-		}
-		if leaf == -1 {
-			leaf = depth
-		} else if leaf != depth {
-			return &ValueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
-		}
-		if len(dims) > depth {
-			return &ValueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
-		}
-		return LeafValue(s, out)
-	}
-	if err := rec(0); err != nil {
+	p := nested{s: s, out: out, leaf: -1, dims: make([]int64, 0, 4)}
+	if err := p.value(0); err != nil {
 		return nil, err
 	}
-	if leaf >= 0 {
-		dims = dims[:min(leaf, len(dims))]
+	dims := p.dims
+	if p.leaf >= 0 {
+		dims = dims[:min(p.leaf, len(dims))]
 	}
 	for i, d := range dims {
 		if d < 0 {
 			dims[i] = 0
 		}
 	}
-	if dims == nil {
-		dims = []int64{}
-	}
 	return dims, nil
+}
+
+// nested is ParseNested's state (a struct rather than closures, which
+// would allocate on every call).
+type nested struct {
+	s    *jsonscan.Scanner
+	out  Sink
+	dims []int64 // per depth; -1: not known yet
+	leaf int     // depth at which scalars sit; -1 until the first
+}
+
+var (
+	errRaggedLengths = &ValueError{"nested lists are ragged (sub-lists of different lengths); a tensor must be rectangular"}
+	errRaggedDepth   = &ValueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
+	errObjectElement = &ValueError{"a JSON object cannot be a tensor element"}
+)
+
+func (p *nested) setDim(depth int, n int64) error {
+	for len(p.dims) <= depth {
+		p.dims = append(p.dims, -1)
+	}
+	if p.dims[depth] == -1 {
+		p.dims[depth] = n
+		return nil
+	}
+	if p.dims[depth] != n {
+		return errRaggedLengths
+	}
+	return nil
+}
+
+func (p *nested) value(depth int) error {
+	switch p.s.Peek() {
+	case jsonscan.Array:
+		if p.leaf >= 0 && depth >= p.leaf {
+			return errRaggedDepth
+		}
+		var n int64
+		err := p.s.Array(func(int) error { n++; return p.value(depth + 1) })
+		if err != nil {
+			return err
+		}
+		return p.setDim(depth, n)
+	case jsonscan.Object:
+		return errObjectElement
+	}
+	if p.leaf == -1 {
+		p.leaf = depth
+	} else if p.leaf != depth {
+		return errRaggedDepth
+	}
+	if len(p.dims) > depth {
+		return errRaggedDepth
+	}
+	return LeafValue(p.s, p.out)
 }
 
 // LeafValue feeds one scalar JSON value to out.

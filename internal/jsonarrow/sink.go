@@ -10,9 +10,11 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/float16"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -37,27 +39,27 @@ type Sink interface {
 func NewSink(mem memory.Allocator, dt arrow.DataType, name string) Sink {
 	switch dt.ID() {
 	case arrow.FLOAT64:
-		return &floatSink[float64]{b: array.NewFloat64Builder(mem), name: name}
+		return &floatSink[float64]{dt: dt, name: name}
 	case arrow.FLOAT32:
-		return &floatSink[float32]{b: array.NewFloat32Builder(mem), name: name}
+		return &floatSink[float32]{dt: dt, name: name}
 	case arrow.FLOAT16:
 		return &f16Sink{b: array.NewFloat16Builder(mem), name: name}
 	case arrow.INT64:
-		return &intSink[int64]{b: array.NewInt64Builder(mem), name: name, lo: math.MinInt64, hi: math.MaxInt64}
+		return &intSink[int64]{dt: dt, name: name, lo: math.MinInt64, hi: math.MaxInt64}
 	case arrow.INT32:
-		return &intSink[int32]{b: array.NewInt32Builder(mem), name: name, lo: math.MinInt32, hi: math.MaxInt32}
+		return &intSink[int32]{dt: dt, name: name, lo: math.MinInt32, hi: math.MaxInt32}
 	case arrow.INT16:
-		return &intSink[int16]{b: array.NewInt16Builder(mem), name: name, lo: math.MinInt16, hi: math.MaxInt16}
+		return &intSink[int16]{dt: dt, name: name, lo: math.MinInt16, hi: math.MaxInt16}
 	case arrow.INT8:
-		return &intSink[int8]{b: array.NewInt8Builder(mem), name: name, lo: math.MinInt8, hi: math.MaxInt8}
+		return &intSink[int8]{dt: dt, name: name, lo: math.MinInt8, hi: math.MaxInt8}
 	case arrow.UINT8:
-		return &intSink[uint8]{b: array.NewUint8Builder(mem), name: name, lo: 0, hi: math.MaxUint8}
+		return &intSink[uint8]{dt: dt, name: name, lo: 0, hi: math.MaxUint8}
 	case arrow.UINT16:
-		return &intSink[uint16]{b: array.NewUint16Builder(mem), name: name, lo: 0, hi: math.MaxUint16}
+		return &intSink[uint16]{dt: dt, name: name, lo: 0, hi: math.MaxUint16}
 	case arrow.UINT32:
-		return &intSink[uint32]{b: array.NewUint32Builder(mem), name: name, lo: 0, hi: math.MaxUint32}
+		return &intSink[uint32]{dt: dt, name: name, lo: 0, hi: math.MaxUint32}
 	case arrow.UINT64:
-		return &intSink[uint64]{b: array.NewUint64Builder(mem), name: name, lo: 0, hi: math.MaxInt64}
+		return &intSink[uint64]{dt: dt, name: name, lo: 0, hi: math.MaxInt64}
 	case arrow.BOOL:
 		return &boolSink{b: array.NewBooleanBuilder(mem)}
 	case arrow.BINARY:
@@ -79,29 +81,78 @@ func Mismatch(want, got string) error {
 	return &ValueError{fmt.Sprintf("expected %s, got %s", want, got)}
 }
 
-type appendable[T any] interface {
-	Append(T)
-	AppendNull()
-	Len() int
-	NewArray() arrow.Array
-	Release()
-}
+
+// Numbers accumulate in plain Go slices that become the Arrow array's
+// buffer (no builder, no copy): for the small requests a server sees, the
+// builders' bookkeeping was most of the cost of decoding.
 
 type floatSink[T float32 | float64] struct {
-	b    appendable[T]
-	name string
+	vals  []T
+	valid []bool // nil until the first missing value
+	dt    arrow.DataType
+	name  string
 }
 
-func (s *floatSink[T]) Num(n jsonscan.Num) error { s.b.Append(T(n.Float())); return nil }
-func (s *floatSink[T]) Str([]byte) error         { return Mismatch(s.name, "a string") }
-func (s *floatSink[T]) Bool(bool) error          { return Mismatch(s.name, "a boolean") }
+func (s *floatSink[T]) Num(n jsonscan.Num) error {
+	s.vals = append(s.vals, T(n.Float()))
+	if s.valid != nil {
+		s.valid = append(s.valid, true)
+	}
+	return nil
+}
+func (s *floatSink[T]) Str([]byte) error { return Mismatch(s.name, "a string") }
+func (s *floatSink[T]) Bool(bool) error  { return Mismatch(s.name, "a boolean") }
 
 // A missing float is NaN, as pandas stores it.
-func (s *floatSink[T]) Null() error        { s.b.AppendNull(); return nil }
-func (s *floatSink[T]) Len() int           { return s.b.Len() }
-func (s *floatSink[T]) Build() arrow.Array { return s.b.NewArray() }
-func (s *floatSink[T]) Release()           { s.b.Release() }
+func (s *floatSink[T]) Null() error {
+	s.valid = markNull(s.valid, len(s.vals))
+	s.vals = append(s.vals, T(math.NaN()))
+	return nil
+}
+func (s *floatSink[T]) Len() int           { return len(s.vals) }
+func (s *floatSink[T]) Build() arrow.Array { return WrapSlice(s.dt, s.vals, s.valid) }
+func (s *floatSink[T]) Release()           {}
 func (s *floatSink[T]) TypeName() string   { return s.name }
+
+// markNull extends valid (creating it, all true, on the first null) with a
+// false for the value at position n.
+func markNull(valid []bool, n int) []bool {
+	if valid == nil {
+		valid = make([]bool, n, n+8)
+		for i := range valid {
+			valid[i] = true
+		}
+	}
+	return append(valid, false)
+}
+
+// WrapSlice makes an Arrow array of type dt whose value buffer is vals
+// itself (no copy). valid, when not nil, marks missing values.
+func WrapSlice[T any](dt arrow.DataType, vals []T, valid []bool) arrow.Array {
+	var size int
+	if len(vals) > 0 {
+		size = int(unsafe.Sizeof(vals[0]))
+	}
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vals))), len(vals)*size)
+	buffers := []*memory.Buffer{nil, memory.NewBufferBytes(raw)}
+	nulls := 0
+	if valid != nil {
+		bm := make([]byte, bitutil.BytesForBits(int64(len(valid))))
+		for i, v := range valid {
+			if v {
+				bitutil.SetBit(bm, i)
+			} else {
+				nulls++
+			}
+		}
+		if nulls > 0 {
+			buffers[0] = memory.NewBufferBytes(bm)
+		}
+	}
+	d := array.NewData(dt, len(vals), buffers, nil, nulls, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
 
 type f16Sink struct {
 	b    *array.Float16Builder
@@ -118,7 +169,8 @@ func (s *f16Sink) Release()                 { s.b.Release() }
 func (s *f16Sink) TypeName() string         { return s.name }
 
 type intSink[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64] struct {
-	b      appendable[T]
+	vals   []T
+	dt     arrow.DataType
 	name   string
 	lo, hi int64
 }
@@ -134,7 +186,7 @@ func (s *intSink[T]) Num(n jsonscan.Num) error {
 	if v < s.lo || v > s.hi {
 		return &ValueError{fmt.Sprintf("%s does not fit %s", n, s.name)}
 	}
-	s.b.Append(T(v))
+	s.vals = append(s.vals, T(v))
 	return nil
 }
 func (s *intSink[T]) Str([]byte) error { return Mismatch(s.name, "a string") }
@@ -142,9 +194,9 @@ func (s *intSink[T]) Bool(bool) error  { return Mismatch(s.name, "a boolean") }
 func (s *intSink[T]) Null() error {
 	return &ValueError{fmt.Sprintf("missing value (null) in an %s column; integer columns cannot hold missing values", s.name)}
 }
-func (s *intSink[T]) Len() int           { return s.b.Len() }
-func (s *intSink[T]) Build() arrow.Array { return s.b.NewArray() }
-func (s *intSink[T]) Release()           { s.b.Release() }
+func (s *intSink[T]) Len() int           { return len(s.vals) }
+func (s *intSink[T]) Build() arrow.Array { return WrapSlice(s.dt, s.vals, nil) }
+func (s *intSink[T]) Release()           {}
 func (s *intSink[T]) TypeName() string   { return s.name }
 
 type boolSink struct{ b *array.BooleanBuilder }

@@ -60,7 +60,7 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 		}
 		rows++
 	}
-	t := &table{}
+	t := &table{schemas: &d.schemas}
 	defer t.Release()
 	for j, name := range header {
 		c := d.columnFor(name, j)

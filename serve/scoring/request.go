@@ -72,6 +72,8 @@ type Decoder struct {
 	Params *mlmodel.ParamSchema
 	// Mem allocates Arrow buffers; nil means the Go allocator.
 	Mem memory.Allocator
+
+	schemas columnar.SchemaCache // requests of one model share a layout
 }
 
 func (d *Decoder) mem() memory.Allocator {
@@ -290,9 +292,10 @@ func (d *Decoder) colSpecColumn(c mlmodel.ColSpec) column {
 
 // table assembles named columns into a batch, then applies the signature.
 type table struct {
-	names []string
-	cols  []column
-	index map[string]int
+	schemas *columnar.SchemaCache
+	names   []string
+	cols    []column
+	index   map[string]int
 }
 
 func (t *table) add(name string, c column) int {
@@ -345,7 +348,7 @@ func (t *table) Build(rows int) (b columnar.Batch, dropped []string, err error) 
 			return nil, nil, invalidInput("Invalid input. After reshaping to the signature's shapes the inputs have different first dimensions (%d and %d).", rows, a.Len())
 		}
 	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, int64(rows)), dropped, nil
+	return array.NewRecordBatch(t.schemas.Schema(fields, nil), arrs, int64(rows)), dropped, nil
 }
 
 // dataframeSplit reads pandas' split orient: {"columns": [...], "data":
@@ -407,7 +410,7 @@ func (d *Decoder) splitTable(columnsRaw, dataRaw []byte) (columnar.Batch, error)
 	if ds.Peek() != jsonscan.Array {
 		return nil, badRequest("Provided dataframe_split field is not a valid dataframe representation in 'split' format. Error: 'data must be a list of rows'")
 	}
-	t := &table{}
+	t := &table{schemas: &d.schemas}
 	defer t.Release()
 	setup := func(n int) {
 		if names == nil {
@@ -509,7 +512,7 @@ func (d *Decoder) dataframeRecords(raw []byte) (columnar.Batch, error) {
 // records reads a list of objects into columns. fill: missing keys are
 // missing values (pandas); otherwise lengths must agree (TF serving rows).
 func (d *Decoder) records(s *jsonscan.Scanner, fill bool) (columnar.Batch, error) {
-	t := &table{}
+	t := &table{schemas: &d.schemas}
 	defer t.Release()
 	rows := 0
 	err := s.Array(func(r int) error {
@@ -762,12 +765,15 @@ func (d *Decoder) tensorBatch(names []string, shapes [][]int64, sinks []jsonarro
 	for j, i := range order {
 		of[j], oc[j] = fields[i], cols[i]
 	}
-	return array.NewRecordBatch(arrow.NewSchema(of, nil), oc, rows), nil
+	return array.NewRecordBatch(d.schemas.Schema(of, nil), oc, rows), nil
 }
 
 // schemaOrder returns indexes of names in signature order (names the
 // signature does not list keep their order, after).
 func (d *Decoder) schemaOrder(names []string) []int {
+	if len(names) == 1 {
+		return []int{0}
+	}
 	idx := make([]int, len(names))
 	for i := range idx {
 		idx[i] = i
@@ -796,7 +802,7 @@ func (d *Decoder) schemaOrder(names []string) []int {
 // columnsFromDict reads {"name": values, ...} for a column-based schema:
 // each list is a column; scalars (and composite-typed values) are one row.
 func (d *Decoder) columnsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {
-	t := &table{}
+	t := &table{schemas: &d.schemas}
 	defer t.Release()
 	allScalar := true
 	err := s.Object(func(k []byte) error {
@@ -837,7 +843,7 @@ func (d *Decoder) columnsFromDict(s *jsonscan.Scanner) (columnar.Batch, error) {
 func (d *Decoder) columnsFromValue(s *jsonscan.Scanner) (columnar.Batch, error) {
 	if d.Inputs.HasNames() && len(d.Inputs.Columns) == 1 {
 		name := d.Inputs.Columns[0].Name
-		t := &table{}
+		t := &table{schemas: &d.schemas}
 		defer t.Release()
 		c := d.columnFor(name, 0)
 		t.add(name, c)
