@@ -24,8 +24,8 @@ type predictor struct {
 	mu         sync.RWMutex
 	noPrealloc atomic.Bool // outputs proved not to follow their declared shapes
 	schemas    columnar.SchemaCache
-	session *ort.DynamicAdvancedSession
-	closed  bool
+	session    *ort.DynamicAdvancedSession
+	closed     bool
 
 	inputs  []tensorIO
 	outputs []tensorIO

@@ -81,7 +81,6 @@ func Mismatch(want, got string) error {
 	return &ValueError{fmt.Sprintf("expected %s, got %s", want, got)}
 }
 
-
 // Numbers accumulate in plain Go slices that become the Arrow array's
 // buffer (no builder, no copy): for the small requests a server sees, the
 // builders' bookkeeping was most of the cost of decoding.
