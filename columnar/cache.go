@@ -46,12 +46,28 @@ type SchemaCache struct {
 
 // Schema returns a schema for fields, reusing the cached one when it fits.
 func (c *SchemaCache) Schema(fields []arrow.Field, md *arrow.Metadata) *arrow.Schema {
-	if s := c.last.Load(); s != nil && md == nil && !s.HasMetadata() && sameFields(s.Fields(), fields) {
+	if s := c.last.Load(); s != nil && sameMeta(s, md) && sameFields(s.Fields(), fields) {
 		return s
 	}
 	s := arrow.NewSchema(fields, md)
 	c.last.Store(s)
 	return s
+}
+
+func sameMeta(s *arrow.Schema, md *arrow.Metadata) bool {
+	if md == nil {
+		return !s.HasMetadata()
+	}
+	have := s.Metadata()
+	if have.Len() != md.Len() {
+		return false
+	}
+	for i, k := range md.Keys() {
+		if have.Keys()[i] != k || have.Values()[i] != md.Values()[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // sameFields compares names, nullability and type identity (the cheap,

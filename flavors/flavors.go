@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/mlship/mlship/columnar"
 	"github.com/mlship/mlship/mlmodel"
@@ -50,6 +51,13 @@ type SchemaDescriber interface {
 	ModelSchema() (inputs, outputs *mlmodel.Schema)
 }
 
+// Concurrent is implemented by predictors that can run a known number of
+// predictions at once (a pool of worker processes); servers size their
+// model instances to it.
+type Concurrent interface {
+	Concurrency() int
+}
+
 // LoadOptions are settings a flavor may use while loading.
 type LoadOptions struct {
 	// Logger receives load-time and runtime messages; nil discards them.
@@ -61,8 +69,32 @@ type LoadOptions struct {
 	// CLI passes os.Getenv); nil means none are set.
 	Getenv func(string) string
 	// CacheDir is mlship's cache directory, where provisioned runtimes
-	// live; "" means none.
+	// and created environments live; "" means none.
 	CacheDir string
+
+	// Settings for flavors that run Python (python_function).
+	Python PythonOptions
+}
+
+// PythonOptions choose and run the Python side of Python-based flavors.
+type PythonOptions struct {
+	// Workers is the number of worker processes; 0 means one per CPU.
+	Workers int
+	// Interpreter is an explicit interpreter (--python, MLSHIP_PYTHON).
+	Interpreter string
+	// EnvManager is local (default), virtualenv, uv or conda, as MLflow's
+	// --env-manager.
+	EnvManager string
+	// PipFindLinks are offline wheel directories for environment creation.
+	PipFindLinks []string
+	// SystemSitePackages lets a created virtualenv see the base
+	// interpreter's packages.
+	SystemSitePackages bool
+	// StartTimeout bounds loading the model in a worker; 0 means 5 minutes.
+	StartTimeout time.Duration
+	// UseMLflow loads with mlflow.pyfunc.load_model when the interpreter
+	// has mlflow (the default when nil).
+	UseMLflow *bool
 }
 
 // Env returns the value of key through Getenv, or "".
@@ -91,6 +123,23 @@ type InputError struct{ Err error }
 
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
+
+// ErrUnavailable is returned when the model cannot answer right now (a
+// worker process died mid-request, all workers are restarting); servers
+// answer 503 and clients may retry.
+var ErrUnavailable = errors.New("the model is temporarily unavailable")
+
+// ModelError is an error raised by the model's own code, with the error
+// code and stack trace MLflow's server reports (BAD_REQUEST with the
+// Python traceback for an unexpected exception; an MlflowException's own
+// code otherwise).
+type ModelError struct {
+	Code       string
+	Message    string
+	StackTrace string
+}
+
+func (e *ModelError) Error() string { return e.Message }
 
 // BadInput returns an *InputError with a formatted message.
 func BadInput(format string, args ...any) error {

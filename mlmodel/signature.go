@@ -477,7 +477,15 @@ func (s *Schema) appendJSON(b []byte) []byte {
 	}
 	for _, t := range s.Tensors {
 		sep()
-		b = append(b, `{"type": "tensor", "tensor-spec": {"dtype": `...)
+		// TensorSpec.to_dict puts the name first (ColSpec puts it after the
+		// type).
+		b = append(b, '{')
+		if t.Name != "" {
+			b = append(b, `"name": `...)
+			b = pyjson.AppendString(b, t.Name)
+			b = append(b, ", "...)
+		}
+		b = append(b, `"type": "tensor", "tensor-spec": {"dtype": `...)
 		b = pyjson.AppendString(b, t.DType)
 		b = append(b, `, "shape": [`...)
 		for i, d := range t.Shape {
@@ -486,12 +494,7 @@ func (s *Schema) appendJSON(b []byte) []byte {
 			}
 			b = fmt.Appendf(b, "%d", d)
 		}
-		b = append(b, "]}"...)
-		if t.Name != "" {
-			b = append(b, `, "name": `...)
-			b = pyjson.AppendString(b, t.Name)
-		}
-		b = append(b, '}')
+		b = append(b, "]}}"...)
 	}
 	return append(b, ']')
 }

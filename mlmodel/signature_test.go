@@ -64,7 +64,7 @@ func TestSchemaJSON(t *testing.T) {
 				}
 			}},
 		{"sparkml vector", `[{"type": "sparkml_vector", "name": "features", "required": true}]`, nil},
-		{"tensors", `[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 28, 28]}, "name": "image"}, {"type": "tensor", "tensor-spec": {"dtype": "str", "shape": [-1]}, "name": "text"}]`,
+		{"tensors", `[{"name": "image", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 28, 28]}}, {"name": "text", "type": "tensor", "tensor-spec": {"dtype": "str", "shape": [-1]}}]`,
 			func(t *testing.T, s *Schema) {
 				if !s.IsTensorBased() || !cmp.Equal(s.Tensors[0].Shape, []int64{-1, 28, 28}) || s.Tensors[1].DType != "str" {
 					t.Errorf("tensors = %+v", s.Tensors)

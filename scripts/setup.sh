@@ -18,6 +18,14 @@ fi
 apt_pkgs=()
 if [[ "$mode" == "test" ]]; then
   apt_pkgs+=(libonnx-testdata)
+  # python_function models: Debian's interpreter with the scientific stack
+  # (PyPI is not needed, and pyarrow is not required by the worker).
+  apt_pkgs+=(python3 python3-numpy python3-pandas python3-sklearn python3-cloudpickle python3-joblib)
+  # internal/pyenv builds virtualenvs: `python3 -m venv` needs ensurepip.
+  apt_pkgs+=(python3-venv)
+  # bench/mlflow-baseline: the MLflow 2.x-style scoring server (Flask under
+  # gunicorn; it reads MLmodel with PyYAML).
+  apt_pkgs+=(python3-flask gunicorn python3-yaml)
 fi
 
 missing=()

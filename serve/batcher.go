@@ -276,6 +276,9 @@ func (b *Batcher) enqueue(j *job) error {
 // (names, types, inner shapes) and equal params.
 func jobKey(in columnar.Batch, params map[string]any) string {
 	k := in.Schema().Fingerprint()
+	if md := in.Schema().Metadata(); md.Len() > 0 {
+		k += "\x00" + md.String() // the request form: DataFrame and tensor requests do not mix
+	}
 	if len(params) > 0 {
 		k += "\x00" + string(pyjson.AppendValue(nil, params))
 	}

@@ -169,9 +169,19 @@ func (s *Server) predictError(ctx context.Context, c echo.Context, err error) er
 		return &apierr.Error{Code: apierr.Cancelled, Message: "the client closed the request", Err: err}
 	case errors.Is(err, flavors.ErrClosed):
 		return apierr.New(apierr.TemporarilyUnavailable, "the model is shutting down")
+	case errors.Is(err, flavors.ErrUnavailable):
+		return &apierr.Error{Code: apierr.TemporarilyUnavailable, Message: err.Error(), Err: err}
 	}
 	if ae, ok := apierr.As(err); ok {
 		return s.detail(ae)
+	}
+	var me *flavors.ModelError
+	if errors.As(err, &me) {
+		code := me.Code
+		if code == "" {
+			code = apierr.BadRequest
+		}
+		return s.detail(&apierr.Error{Code: code, Message: me.Message, StackTrace: me.StackTrace, Err: err})
 	}
 	if flavors.IsInputError(err) {
 		return &apierr.Error{Code: apierr.BadRequest, Err: err,

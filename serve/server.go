@@ -172,6 +172,14 @@ func New(p flavors.Predictor, cfg Config) *Server {
 	}
 
 	bc := cfg.Batch
+	if bc.Instances <= 0 {
+		// As many model calls at once as the model can run (a worker pool's
+		// size); one for in-process runtimes, which parallelise inside a call.
+		bc.Instances = 1
+		if c, ok := p.(flavors.Concurrent); ok && c.Concurrency() > 0 {
+			bc.Instances = c.Concurrency()
+		}
+	}
 	switch cfg.Batching {
 	case "on":
 		bc.BatchSafe = true

@@ -177,9 +177,17 @@ func TestCLIErrorsAndInspect(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "no servable flavor: the model has flavors [mleap]; mlship serves [onnx") {
 		t.Errorf("unservable model: %d %s", code, stderr)
 	}
-	code, _, stderr = run(t, bin, nil, "serve", model, "--flavor", "python_function", "--port", "0")
-	if code != 1 || !strings.Contains(stderr, `flavor "python_function" is not supported by this build`) {
+	code, _, stderr = run(t, bin, nil, "serve", model, "--flavor", "tensorflow", "--port", "0")
+	if code != 1 || !strings.Contains(stderr, `flavor "tensorflow" is not supported by this build`) {
 		t.Errorf("forced unsupported flavor: %d %s", code, stderr)
+	}
+	// Forcing python_function on the ONNX example: its loader module is
+	// mlflow.onnx, which needs mlflow; the error says what to install.
+	if _, err := exec.LookPath("/usr/bin/python3"); err == nil {
+		code, _, stderr = run(t, bin, nil, "serve", model, "--flavor", "python_function", "--port", "0", "--workers", "1")
+		if code != 1 || !strings.Contains(stderr, "loader module 'mlflow.onnx' cannot be imported") || !strings.Contains(stderr, "install mlflow and onnxruntime") {
+			t.Errorf("python_function without mlflow.onnx: %d %s", code, stderr)
+		}
 	}
 	// Without the library the error says how to get it.
 	empty := t.TempDir()
@@ -211,7 +219,7 @@ func TestCLIErrorsAndInspect(t *testing.T) {
 		t.Errorf("inspect report: %+v", r)
 	}
 	code, stdout, _ = run(t, bin, nil, "inspect", filepath.Join(shared, "langchain_2.12_model_metadata_only"))
-	if code != 0 || !strings.Contains(stdout, "messages: Array(Object(content: string, role: string))") || !strings.Contains(stdout, "not servable") {
+	if code != 0 || !strings.Contains(stdout, "messages: Array(Object(content: string, role: string))") || !strings.Contains(stdout, "Serving:   python_function") {
 		t.Errorf("inspect langchain: %d %s", code, stdout)
 	}
 	code, stdout, _ = run(t, bin, nil, "version")

@@ -79,8 +79,8 @@ saved_input_example_info:
   serving_input_path: serving_input_example.json
   type: ndarray
 signature:
-  inputs: '[{{"type": "tensor", "tensor-spec": {{"dtype": "float32", "shape": [-1, 4]}}, "name": "input"}}]'
-  outputs: '[{{"type": "tensor", "tensor-spec": {{"dtype": "float32", "shape": [-1, 3]}}, "name": "probabilities"}}, {{"type": "tensor", "tensor-spec": {{"dtype": "int64", "shape": [-1]}}, "name": "label"}}]'
+  inputs: '[{{"name": "input", "type": "tensor", "tensor-spec": {{"dtype": "float32", "shape": [-1, 4]}}}}]'
+  outputs: '[{{"name": "probabilities", "type": "tensor", "tensor-spec": {{"dtype": "float32", "shape": [-1, 3]}}}}, {{"name": "label", "type": "tensor", "tensor-spec": {{"dtype": "int64", "shape": [-1]}}}}]'
   params: null
 utc_time_created: '2026-11-26 00:00:00.000000'
 """

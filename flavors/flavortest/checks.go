@@ -434,8 +434,8 @@ func checkBadInputs(ctx context.Context, h *harness, mem memory.Allocator) error
 			errs = append(errs, fmt.Errorf("bad input %q was accepted", b.Name))
 		case isContract(err):
 			errs = append(errs, fmt.Errorf("bad input %q: %w", b.Name, err))
-		case !flavors.IsInputError(err):
-			errs = append(errs, fmt.Errorf("bad input %q: the error is not a *flavors.InputError, so a server would answer 500 instead of 400: %w", b.Name, err))
+		case !clientError(err):
+			errs = append(errs, fmt.Errorf("bad input %q: the error is neither a *flavors.InputError nor a *flavors.ModelError with a 400 code, so a server would answer 500 instead of 400: %w", b.Name, err))
 		}
 	}
 	if err := still(ctx, p, in, want, "bad inputs"); err != nil {
@@ -667,4 +667,21 @@ func checkClose(ctx context.Context, h *harness, mem memory.Allocator) error {
 // emptyBatch returns a batch with no columns and no rows.
 func emptyBatch() columnar.Batch {
 	return newBatch(nil, nil, 0)
+}
+
+// clientError reports an error a server answers with 400: bad input found
+// by the flavor, or an exception the model's own code raised about it
+// (MLflow answers those BAD_REQUEST, or with the MlflowException's code).
+func clientError(err error) bool {
+	if flavors.IsInputError(err) {
+		return true
+	}
+	var me *flavors.ModelError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case "", "BAD_REQUEST", "INVALID_PARAMETER_VALUE":
+			return true
+		}
+	}
+	return false
 }

@@ -155,7 +155,7 @@ func TestSuiteCatchesBrokenFlavors(t *testing.T) {
 		{slowCancel, "Cancel", "did not return within"},
 		{panicsOnBadInput, "BadInputs", "Predict panicked"},
 		{acceptsNoColumns, "BadInputs", `"no columns" was accepted`},
-		{plainErrors, "BadInputs", "not a *flavors.InputError"},
+		{plainErrors, "BadInputs", "neither a *flavors.InputError"},
 		{batchWithError, "BadInputs", "a batch along with its error"},
 		{breaksAfterBadInput, "BadInputs", "after bad inputs"},
 		{panicsOnZeroRows, "ZeroRows", "Predict panicked"},

@@ -24,6 +24,9 @@ var Env = []EnvVar{
 	{"MLFLOW_DISABLE_SCHEMA_DETAILS", "true: generic messages for schema enforcement errors, as in MLflow"},
 	{"MLFLOW_PORT", "default port of `mlship models serve` (default 5000), as in MLflow"},
 	{"MLFLOW_HOST", "default host of `mlship models serve` (default 127.0.0.1), as in MLflow"},
+	{"MLSHIP_PYTHON", "python_function models: the interpreter to run workers with (default of --python)"},
+	{"MLFLOW_MODELS_WORKERS", "python_function models: worker processes (default of --workers; MLFLOW_WORKERS is read too), as in MLflow"},
+	{"SERVING_MODEL_CONFIG", "python_function models: JSON object merged into the model config at load, as in MLflow"},
 	{"MLSHIP_AUTH_TOKEN", "bearer token required on inference routes (default of --auth-token)"},
 	{"LD_LIBRARY_PATH", "also searched for libonnxruntime.so"},
 }

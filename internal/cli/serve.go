@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mlship/mlship/flavors"
 	"github.com/mlship/mlship/serve"
 )
 
@@ -35,6 +36,12 @@ type serveOptions struct {
 	tlsCert, tlsKey         string
 	accessLog               bool
 	noWarmup                bool
+
+	python             string
+	pipFindLinks       []string
+	systemSitePackages bool
+	noMLflow           bool
+	workerStartTimeout time.Duration
 	// MLflow flags accepted for compatibility.
 	workers        int
 	envManager     string
@@ -63,7 +70,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool)
 	fs.StringVar(&o.batching, "batching", "auto", "merge concurrent requests into one model call: auto (when the signature shows rows are independent), on, off")
 	fs.IntVar(&o.maxBatchRows, "max-batch-rows", 64, "most rows merged into one model call; larger requests are split")
 	fs.DurationVar(&o.maxBatchDelay, "max-batch-delay", 0, "how long a batch may wait for more requests (0: never wait; requests merge only while the model is busy)")
-	fs.IntVar(&o.instances, "model-instances", 1, "model calls that may run at once")
+	fs.IntVar(&o.instances, "model-instances", 0, "model calls that may run at once (0: as many as the model can run, e.g. the python_function worker count; 1 for in-process runtimes)")
 	fs.IntVar(&o.maxQueue, "max-queue", 1024, "requests that may wait for the model; beyond it requests get 503 at once")
 	fs.StringVar(&o.maxInflight, "max-inflight-bytes", "1GiB", "request bodies held in memory at once; beyond it requests get 503 at once")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
@@ -73,19 +80,26 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool)
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key (PEM) for --tls-cert")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request")
 	fs.BoolVar(&o.noWarmup, "no-warmup", false, "do not run the input example through the model before reporting ready")
+	fs.StringVar(&o.python, "python", d.env.get("MLSHIP_PYTHON"), "python_function models: the Python interpreter to run workers with (env MLSHIP_PYTHON; default: the first python3 that has numpy and pandas)")
+	fs.StringSliceVar(&o.pipFindLinks, "pip-find-links", nil, "python_function models: directories of wheels for creating environments offline (--env-manager virtualenv|uv)")
+	fs.BoolVar(&o.systemSitePackages, "env-system-site-packages", false, "python_function models: let a created virtualenv see the base interpreter's packages")
+	fs.BoolVar(&o.noMLflow, "no-mlflow-loader", false, "python_function models: load with mlship's own loaders even when mlflow is importable")
+	fs.DurationVar(&o.workerStartTimeout, "worker-start-timeout", 5*time.Minute, "python_function models: how long a worker may take to load the model")
 	if mlflowDefaults {
 		fs.IntVarP(&o.port, "port", "p", defPort, "port to listen on (env MLFLOW_PORT)")
 		fs.StringVarP(&o.host, "host", "h", defHost, "address to listen on (env MLFLOW_HOST)")
 		fs.Float64VarP(&o.timeoutSecs, "timeout", "t", timeout.Seconds(), "request timeout in seconds (env MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT)")
-		fs.IntVarP(&o.workers, "workers", "w", 0, "accepted for MLflow compatibility; mlship serves concurrent requests from one process")
-		fs.StringVar(&o.envManager, "env-manager", "", "accepted for MLflow compatibility (python_function environments)")
-		fs.BoolVar(&o.noConda, "no-conda", false, "accepted for MLflow compatibility (same as --env-manager local)")
+		fs.IntVarP(&o.workers, "workers", "w", workersDefault(d), "python_function models: worker processes (env MLFLOW_MODELS_WORKERS; default: one per CPU)")
+		fs.StringVar(&o.envManager, "env-manager", "local", "python_function models: local, virtualenv, uv or conda")
+		fs.BoolVar(&o.noConda, "no-conda", false, "same as --env-manager local (MLflow's legacy flag)")
 		fs.BoolVar(&o.installMLflow, "install-mlflow", false, "accepted for MLflow compatibility; mlship does not need MLflow")
 		fs.BoolVar(&o.enableMLServer, "enable-mlserver", false, "accepted for MLflow compatibility; ignored")
 	} else {
 		fs.IntVar(&o.port, "port", defPort, "port to listen on")
 		fs.StringVar(&o.host, "host", defHost, "address to listen on (0.0.0.0 for all interfaces)")
 		fs.Float64Var(&o.timeoutSecs, "timeout", timeout.Seconds(), "request timeout in seconds (env MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT)")
+		fs.IntVar(&o.workers, "workers", workersDefault(d), "python_function models: worker processes (default: one per CPU)")
+		fs.StringVar(&o.envManager, "env-manager", "local", "python_function models: how to get the model's Python environment: local, virtualenv, uv or conda (as MLflow's --env-manager)")
 	}
 }
 
@@ -160,15 +174,36 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 	default:
 		return fmt.Errorf("--batching must be auto, on or off, not %q", o.batching)
 	}
-	if o.maxBatchRows < 1 || o.instances < 1 || o.maxQueue < 1 {
-		return fmt.Errorf("--max-batch-rows, --model-instances and --max-queue must be at least 1")
+	if o.maxBatchRows < 1 || o.instances < 0 || o.maxQueue < 1 {
+		return fmt.Errorf("--max-batch-rows and --max-queue must be at least 1, --model-instances at least 0")
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
+	switch o.envManager {
+	case "", "local", "virtualenv", "uv", "conda":
+	default:
+		return fmt.Errorf("--env-manager must be local, virtualenv, uv or conda, not %q", o.envManager)
+	}
+	if o.noConda {
+		o.envManager = "local"
+	}
 	log := d.logger()
 	start := time.Now()
-	loaded, err := d.registry.Load(ctx, ref, o.flavor, d.loadOptions(o.threads))
+	lo := d.loadOptions(o.threads)
+	lo.Python = flavors.PythonOptions{
+		Workers:            o.workers,
+		Interpreter:        o.python,
+		EnvManager:         o.envManager,
+		PipFindLinks:       o.pipFindLinks,
+		SystemSitePackages: o.systemSitePackages,
+		StartTimeout:       o.workerStartTimeout,
+	}
+	if o.noMLflow {
+		no := false
+		lo.Python.UseMLflow = &no
+	}
+	loaded, err := d.registry.Load(ctx, ref, o.flavor, lo)
 	if err != nil {
 		return err
 	}
@@ -203,6 +238,17 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 		Logger:            log,
 	})
 	return srv.Run(ctx)
+}
+
+// workersDefault is MLflow's MLFLOW_MODELS_WORKERS (3.x) or MLFLOW_WORKERS
+// (1.x/2.x) when set, else 0: one worker per CPU.
+func workersDefault(d *deps) int {
+	for _, k := range []string{"MLFLOW_MODELS_WORKERS", "MLFLOW_WORKERS"} {
+		if n, err := strconv.Atoi(d.env.get(k)); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 // parseSize reads a byte count with an optional unit (B, KB, KiB, MB, MiB,

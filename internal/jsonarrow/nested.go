@@ -34,9 +34,9 @@ type nested struct {
 }
 
 var (
-	errRaggedLengths = &ValueError{"nested lists are ragged (sub-lists of different lengths); a tensor must be rectangular"}
-	errRaggedDepth   = &ValueError{"nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
-	errObjectElement = &ValueError{"a JSON object cannot be a tensor element"}
+	errRaggedLengths = &ValueError{Msg: "nested lists are ragged (sub-lists of different lengths); a tensor must be rectangular"}
+	errRaggedDepth   = &ValueError{Msg: "nested lists are ragged (lists and scalars at the same depth); a tensor must be rectangular"}
+	errObjectElement = &ValueError{Msg: "a JSON object cannot be a tensor element"}
 )
 
 func (p *nested) setDim(depth int, n int64) error {

@@ -71,14 +71,18 @@ func NewSink(mem memory.Allocator, dt arrow.DataType, name string) Sink {
 	}
 }
 
-// ValueError is a value that does not fit the sink's type.
-type ValueError struct{ Msg string }
+// ValueError is a value that does not fit the sink's type. Type, when
+// set, is that type's name (MLflow's or numpy's).
+type ValueError struct {
+	Msg  string
+	Type string
+}
 
 func (e *ValueError) Error() string { return e.Msg }
 
 // Mismatch is the error for a value of the wrong JSON kind.
 func Mismatch(want, got string) error {
-	return &ValueError{fmt.Sprintf("expected %s, got %s", want, got)}
+	return &ValueError{Msg: fmt.Sprintf("expected %s, got %s", want, got)}
 }
 
 // Numbers accumulate in plain Go slices that become the Arrow array's
@@ -178,12 +182,12 @@ func (s *intSink[T]) Num(n jsonscan.Num) error {
 	v, ok := n.Integral()
 	if !ok {
 		if n.IsInt {
-			return &ValueError{fmt.Sprintf("%s does not fit %s", n, s.name)}
+			return &ValueError{Msg: fmt.Sprintf("%s does not fit %s", n, s.name)}
 		}
-		return &ValueError{fmt.Sprintf("%s is not an integer; converting it to %s would lose data", n, s.name)}
+		return &ValueError{Msg: fmt.Sprintf("%s is not an integer; converting it to %s would lose data", n, s.name)}
 	}
 	if v < s.lo || v > s.hi {
-		return &ValueError{fmt.Sprintf("%s does not fit %s", n, s.name)}
+		return &ValueError{Msg: fmt.Sprintf("%s does not fit %s", n, s.name)}
 	}
 	s.vals = append(s.vals, T(v))
 	return nil
@@ -191,7 +195,7 @@ func (s *intSink[T]) Num(n jsonscan.Num) error {
 func (s *intSink[T]) Str([]byte) error { return Mismatch(s.name, "a string") }
 func (s *intSink[T]) Bool(bool) error  { return Mismatch(s.name, "a boolean") }
 func (s *intSink[T]) Null() error {
-	return &ValueError{fmt.Sprintf("missing value (null) in an %s column; integer columns cannot hold missing values", s.name)}
+	return &ValueError{Msg: fmt.Sprintf("missing value (null) in an %s column; integer columns cannot hold missing values", s.name)}
 }
 func (s *intSink[T]) Len() int           { return len(s.vals) }
 func (s *intSink[T]) Build() arrow.Array { return WrapSlice(s.dt, s.vals, nil) }
@@ -204,7 +208,7 @@ func (s *boolSink) Num(n jsonscan.Num) error { return Mismatch("boolean", "the n
 func (s *boolSink) Str([]byte) error         { return Mismatch("boolean", "a string") }
 func (s *boolSink) Bool(v bool) error        { s.b.Append(v); return nil }
 func (s *boolSink) Null() error {
-	return &ValueError{"missing value (null) in a boolean column"}
+	return &ValueError{Msg: "missing value (null) in a boolean column"}
 }
 func (s *boolSink) Len() int           { return s.b.Len() }
 func (s *boolSink) Build() arrow.Array { return s.b.NewArray() }
@@ -251,7 +255,7 @@ func (s *binarySink) Str(b []byte) error {
 	}, string(b))
 	out, err := base64.StdEncoding.DecodeString(clean)
 	if err != nil {
-		return &ValueError{"binary values must be base64 text: " + err.Error()}
+		return &ValueError{Msg: "binary values must be base64 text: " + err.Error()}
 	}
 	s.b.Append(out)
 	return nil
@@ -281,13 +285,13 @@ func (s *timeSink) Str(b []byte) error {
 		if t, err := time.Parse(l, string(b)); err == nil {
 			ts, err := arrow.TimestampFromTime(t, arrow.Nanosecond)
 			if err != nil {
-				return &ValueError{fmt.Sprintf("datetime %q is out of range", b)}
+				return &ValueError{Msg: fmt.Sprintf("datetime %q is out of range", b)}
 			}
 			s.b.Append(ts)
 			return nil
 		}
 	}
-	return &ValueError{fmt.Sprintf("%q is not an ISO-8601 date-time without a time zone", b)}
+	return &ValueError{Msg: fmt.Sprintf("%q is not an ISO-8601 date-time without a time zone", b)}
 }
 func (s *timeSink) Bool(bool) error    { return Mismatch("datetime (ISO-8601 text)", "a boolean") }
 func (s *timeSink) Null() error        { s.b.AppendNull(); return nil }
@@ -333,7 +337,7 @@ func (s *inferSink) set(k jsonscan.Kind) error {
 		return nil
 	}
 	if s.kind != k {
-		return &ValueError{fmt.Sprintf("values mix %ss and %ss; declare the column's type in the model signature", s.kind, k)}
+		return &ValueError{Msg: fmt.Sprintf("values mix %ss and %ss; declare the column's type in the model signature", s.kind, k)}
 	}
 	return nil
 }
@@ -349,7 +353,7 @@ func (s *inferSink) Num(n jsonscan.Num) error {
 			return nil
 		}
 		if n.IsInt {
-			return &ValueError{fmt.Sprintf("integer %s is out of the int64 range", n)}
+			return &ValueError{Msg: fmt.Sprintf("integer %s is out of the int64 range", n)}
 		}
 		s.toFloat()
 	}

@@ -6,8 +6,10 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -113,4 +115,21 @@ func ONNXRuntime(t testing.TB) (getenv func(string) string, cacheDir string) {
 		Missing(t, "ONNX Runtime is not provisioned at "+lib+" (run scripts/provision-onnxruntime.sh or set MLSHIP_ONNXRUNTIME_LIB)")
 	}
 	return os.Getenv, cacheDir
+}
+
+// Python returns an interpreter that can run python_function models
+// (numpy, pandas, scikit-learn, cloudpickle): MLSHIP_PYTHON when set, else
+// Debian's /usr/bin/python3; it skips (fails under CI) when neither has
+// them.
+func Python(t testing.TB) string {
+	t.Helper()
+	py := os.Getenv("MLSHIP_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	out, err := exec.Command(py, "-c", "import numpy, pandas, sklearn, cloudpickle").CombinedOutput()
+	if err != nil {
+		Missing(t, "a Python with numpy, pandas, scikit-learn and cloudpickle is needed ("+py+": "+strings.TrimSpace(string(out))+"; apt-get install python3-sklearn python3-pandas python3-cloudpickle)")
+	}
+	return py
 }

@@ -51,7 +51,8 @@ func (d *Decoder) DecodeArrow(body []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Request{Form: d.form("dataframe_split"), Batch: b}, nil
+	form := d.form("dataframe_split")
+	return &Request{Form: form, Batch: d.stamp(b, form)}, nil
 }
 
 // EncodeArrow appends the output batch as an Arrow IPC stream.

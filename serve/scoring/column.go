@@ -37,7 +37,16 @@ type scalarColumn struct {
 
 func (c *scalarColumn) cell(s *jsonscan.Scanner) error {
 	c.n++
-	return jsonarrow.LeafValue(s, c.sink)
+	return typed(jsonarrow.LeafValue(s, c.sink), c.sink)
+}
+
+// typed records the column's type on a value error, for MLflow's message.
+func typed(err error, s jsonarrow.Sink) error {
+	var ve *jsonarrow.ValueError
+	if errors.As(err, &ve) && ve.Type == "" {
+		return &jsonarrow.ValueError{Msg: ve.Msg, Type: s.TypeName()}
+	}
+	return err
 }
 func (c *scalarColumn) missing() error { c.n++; return c.sink.Null() }
 func (c *scalarColumn) rows() int      { return c.n }
@@ -59,7 +68,7 @@ type tensorColumn struct {
 func (c *tensorColumn) cell(s *jsonscan.Scanner) error {
 	shape, err := jsonarrow.ParseNested(s, c.sink)
 	if err != nil {
-		return err
+		return typed(err, c.sink)
 	}
 	if c.cellShape == nil {
 		c.cellShape = shape

@@ -80,7 +80,8 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Request{Form: d.form("csv"), Batch: b}, nil
+	form := d.form("csv")
+	return &Request{Form: form, Batch: d.stamp(b, form)}, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

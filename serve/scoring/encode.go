@@ -17,7 +17,8 @@ import (
 // say what the model returned, which fixes the response shape regardless of
 // the request form: "list" (an ndarray or a list: {"predictions": [...]}),
 // "records" (a DataFrame: a list of row objects), "dict" (a dict of
-// arrays). Without it the request form decides, as it does for MLflow's
+// arrays), "json" (one string cell holding the JSON text of any other
+// value). Without it the request form decides, as it does for MLflow's
 // ONNX wrapper: DataFrame in, records out; tensors in, a dict out.
 const MetaOutput = "mlship.output"
 
@@ -71,6 +72,13 @@ func AppendPredictions(dst []byte, out columnar.Batch, form Form) ([]byte, error
 		return views[0].appendWhole(dst), nil
 	case "records":
 		return appendRecords(dst, views)
+	case "json":
+		// Already the JSON text MLflow's server would write (a flavor that
+		// runs the model in Python produced it).
+		if len(views) != 1 || views[0].values == nil || views[0].values.Len() != 1 {
+			return nil, fmt.Errorf("a json output must be one value")
+		}
+		return appendValue(dst, views[0].values, 0, true), nil
 	}
 	return nil, fmt.Errorf("unknown output kind %q", kind)
 }

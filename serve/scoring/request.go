@@ -74,6 +74,7 @@ type Decoder struct {
 	Mem memory.Allocator
 
 	schemas columnar.SchemaCache // requests of one model share a layout
+	stamped columnar.SchemaCache // the same, with the form recorded
 }
 
 func (d *Decoder) mem() memory.Allocator {
@@ -178,9 +179,28 @@ func (d *Decoder) DecodeJSON(body []byte) (*Request, error) {
 	if err != nil {
 		return nil, asAPIError(err, field)
 	}
-	req.Batch = batch
 	req.Form = d.form(field)
+	req.Batch = d.stamp(batch, req.Form)
 	return req, nil
+}
+
+// MetaForm is schema metadata on decoded batches saying what the model
+// should receive: "dataframe" (a pandas DataFrame) or "tensor" (ndarrays, a
+// dict of them). Flavors that run Python build their input from it.
+const MetaForm = "mlship.form"
+
+var formMeta = map[Form]arrow.Metadata{
+	FormDataFrame: arrow.NewMetadata([]string{MetaForm}, []string{"dataframe"}),
+	FormTensor:    arrow.NewMetadata([]string{MetaForm}, []string{"tensor"}),
+}
+
+// stamp records the form on the batch (consuming b).
+func (d *Decoder) stamp(b columnar.Batch, f Form) columnar.Batch {
+	md := formMeta[f]
+	schema := d.stamped.Schema(b.Schema().Fields(), &md)
+	out := array.NewRecordBatch(schema, b.Columns(), b.NumRows())
+	b.Release()
+	return out
 }
 
 // form applies MLflow's rule: the signature decides what the model sees (a
@@ -493,10 +513,42 @@ func cellErr(col string, row int, err error) error {
 		return nil
 	}
 	var ve *jsonarrow.ValueError
+	if errors.As(err, &ve) && ve.Type == "" {
+		// Composite values (array, object, map) are checked as MLflow's
+		// schema enforcement checks them: INVALID_PARAMETER_VALUE.
+		return invalidInput("Failed to enforce schema of data. Error: column %s, row %d: %s", col, row, ve.Msg)
+	}
+	if errors.As(err, &ve) && ve.Type == "a value" {
+		// No signature: the values themselves do not make a column.
+		return badRequest("Invalid input. Failed to convert column %s (row %d): %s", col, row, ve.Msg)
+	}
 	if errors.As(err, &ve) {
-		return invalidInput("Invalid input. Data is not compatible with model signature. Failed to convert column %s (row %d): %s", col, row, ve.Msg)
+		// MLflow casts the parsed frame to the signature's dtypes and
+		// answers a failed cast with BAD_REQUEST and this sentence.
+		return badRequest("Invalid input. Data is not compatible with model signature. Failed to convert column %s to type '%s'. Error: 'row %d: %s'", col, pandasType(ve.Type), row, ve.Msg)
 	}
 	return err
+}
+
+// pandasType names the dtype MLflow casts a column to.
+func pandasType(t string) string {
+	switch t {
+	case "double":
+		return "float64"
+	case "float":
+		return "float32"
+	case "long":
+		return "int64"
+	case "integer":
+		return "int32"
+	case "boolean":
+		return "bool"
+	case "string", "binary", "":
+		return "object"
+	case "datetime":
+		return "datetime64[ns]"
+	}
+	return t // numpy dtypes of tensor columns
 }
 
 // dataframeRecords reads a list of row objects; columns appear in
@@ -612,7 +664,25 @@ func (d *Decoder) inputs(raw []byte) (columnar.Batch, error) {
 	if err != nil {
 		return nil, tensorErr(name, err)
 	}
-	return d.tensorBatch([]string{name}, [][]int64{shape}, []jsonarrow.Sink{sk}, []*mlmodel.TensorSpec{spec})
+	b, err := d.tensorBatch([]string{name}, [][]int64{shape}, []jsonarrow.Sink{sk}, []*mlmodel.TensorSpec{spec})
+	if err != nil {
+		return nil, err
+	}
+	return markBare(b), nil
+}
+
+// MetaBare marks the one column of a request that sent a bare value (a
+// list, not a dict of named inputs): MLflow hands the model an ndarray then,
+// not a dict, even when the signature names the input.
+const MetaBare = "mlship.bare"
+
+func markBare(b columnar.Batch) columnar.Batch {
+	f := b.Schema().Field(0)
+	keys, vals := append([]string{MetaBare}, f.Metadata.Keys()...), append([]string{"true"}, f.Metadata.Values()...)
+	f.Metadata = arrow.NewMetadata(keys, vals)
+	out := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{f}, nil), b.Columns(), b.NumRows())
+	b.Release()
+	return out
 }
 
 func tensorErr(name string, err error) error {
@@ -622,7 +692,7 @@ func tensorErr(name string, err error) error {
 		if name != "" {
 			label = fmt.Sprintf("input %q", name)
 		}
-		return invalidInput("Invalid input. Data is not compatible with model signature. Failed to convert %s: %s", label, ve.Msg)
+		return badRequest("Invalid input. Data is not compatible with model signature. Failed to convert %s: %s", label, ve.Msg)
 	}
 	return err
 }
