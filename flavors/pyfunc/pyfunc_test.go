@@ -311,3 +311,5 @@ func TestCorruptPickle(t *testing.T) {
 		t.Fatalf("corrupt pickle: %v", err)
 	}
 }
+
+func killPID(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
