@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -76,7 +77,9 @@ func (s *Server) checkModel(c echo.Context) error {
 	if name != s.cfg.ModelName {
 		return &v2Error{http.StatusNotFound, "Request for unknown model: '" + name + "' is not found"}
 	}
-	if version != "" && version != s.cfg.ModelVersion {
+	// The router matches /versions//infer with an empty version, which
+	// would otherwise pass as "no version given".
+	if strings.Contains(c.Path(), "/versions/") && (version == "" || version != s.cfg.ModelVersion) {
 		return &v2Error{http.StatusNotFound, "Request for unknown model: '" + name + "' version " + version + " is not found"}
 	}
 	return nil
@@ -146,7 +149,10 @@ func (s *Server) v2Infer(c echo.Context) error {
 		}
 		return err
 	}
-	if len(bin) == 0 && headerLen < 0 {
+	// An output sent as binary needs Inference-Header-Content-Length even
+	// when its bytes are empty: clients (tritonclient's InferResult) only
+	// look for binary outputs after that header.
+	if bin == nil && headerLen < 0 {
 		return c.JSONBlob(http.StatusOK, header)
 	}
 	c.Response().Header().Set(InferenceHeaderContentLength, strconv.Itoa(len(header)))
@@ -164,11 +170,21 @@ func (s *Server) v2PredictError(ctx context.Context, c echo.Context, err error) 
 		return &v2Error{499, "the client closed the request"}
 	case errors.Is(err, flavors.ErrClosed):
 		return &v2Error{http.StatusServiceUnavailable, "the model is shutting down"}
+	case errors.Is(err, flavors.ErrUnavailable):
+		return &v2Error{http.StatusServiceUnavailable, err.Error()}
 	case flavors.IsInputError(err):
 		return &v2Error{http.StatusBadRequest, err.Error()}
 	}
 	if ae, ok := apierr.As(err); ok {
 		return &v2Error{ae.HTTPStatus(), ae.Message}
+	}
+	var me *flavors.ModelError
+	if errors.As(err, &me) {
+		status := http.StatusBadRequest
+		if me.Code != "" {
+			status = apierr.StatusFor(me.Code)
+		}
+		return &v2Error{status, me.Message}
 	}
 	s.log.Error("prediction failed", "error", err)
 	return &v2Error{http.StatusInternalServerError, "prediction failed: " + err.Error()}

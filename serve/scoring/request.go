@@ -147,7 +147,7 @@ func (d *Decoder) DecodeJSON(body []byte) (*Request, error) {
 	if len(present) != 1 {
 		for _, k := range []string{"messages", "prompt", "input"} {
 			if _, ok := top[k]; ok && len(present) == 0 {
-				return nil, badRequest("Invalid input. The unified LLM request form (%q without an input field) is only served by python_function models.", k)
+				return nil, badRequest("Invalid input. The unified LLM request form (%q without an input field) is not supported by mlship yet; send the model input in one of the input fields {'dataframe_split', 'dataframe_records', 'instances', 'inputs'}.", k)
 			}
 		}
 		if slices.Contains(present, "inputs") && slices.Contains(present, "instances") {

@@ -163,7 +163,7 @@ func TestDecodeTopLevelErrors(t *testing.T) {
 		{name: "two input fields", body: `{"dataframe_split": {"data": []}, "dataframe_records": []}`, code: apierr.BadRequest, msg: "exactly one of the input fields"},
 		{name: "inputs and instances", body: `{"inputs": [1], "instances": [1]}`, code: apierr.BadRequest, msg: "Both 'instances' and 'inputs'"},
 		{name: "signature_name", body: `{"inputs": [1], "signature_name": "serving_default"}`, code: apierr.BadRequest, msg: "signature_name"},
-		{name: "llm form", body: `{"messages": [{"role": "user", "content": "hi"}]}`, code: apierr.BadRequest, msg: "python_function"},
+		{name: "llm form", body: `{"messages": [{"role": "user", "content": "hi"}]}`, code: apierr.BadRequest, msg: "not supported by mlship yet"},
 		{name: "invalid utf8", body: "{\"inputs\": [\"\xff\"]}", code: apierr.BadRequest, msg: "UTF-8"},
 		{name: "params not a dict", body: `{"inputs": [1], "params": [1]}`, params: `[{"name": "k", "type": "long", "default": 1, "shape": null}]`,
 			code: apierr.InvalidParameterValue, msg: "Parameters must be a dictionary. Got type 'list'."},

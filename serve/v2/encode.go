@@ -2,12 +2,12 @@ package v2
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/mlship/mlship/columnar"
 	"github.com/mlship/mlship/internal/pyjson"
@@ -22,9 +22,11 @@ type Response struct {
 
 // Encode writes the response for out: the JSON header and, when any output
 // is sent as binary data, the bytes that follow it (the caller sets
-// Inference-Header-Content-Length to len(header)). Outputs are flat arrays
-// in row-major order. Requested outputs that the model does not produce are
-// an error; without "outputs" every output is returned.
+// Inference-Header-Content-Length to len(header)). bin is nil exactly when
+// no output is binary; it may be empty but non-nil when the binary outputs
+// have no elements. Outputs are flat arrays in row-major order. Requested
+// outputs that the model does not produce are an error; without "outputs"
+// every output is returned.
 func Encode(out columnar.Batch, req *Request, resp Response) (header, bin []byte, err error) {
 	type sel struct {
 		idx    int
@@ -70,6 +72,15 @@ func Encode(out columnar.Batch, req *Request, resp Response) (header, bin []byte
 		if err != nil {
 			return nil, nil, &Error{Status: 500, Message: "output '" + f.Name + "': " + err.Error()}
 		}
+		if vals.NullN() > 0 && dt != BYTES && !isFloat(vals) {
+			// Missing floats are NaN and missing strings are null in JSON
+			// (and empty in binary), but an integer or boolean tensor has
+			// no way to say "missing": JSON null there breaks clients
+			// (numpy cannot make an int array of it), and binary data
+			// would carry whatever the slot holds.
+			release()
+			return nil, nil, &Error{Status: 500, Message: "output '" + f.Name + "': the model returned missing values, which a " + string(dt) + " tensor cannot carry"}
+		}
 		h = append(h, `{"name":`...)
 		h = pyjson.AppendString(h, f.Name)
 		h = append(h, `,"datatype":"`...)
@@ -83,6 +94,12 @@ func Encode(out columnar.Batch, req *Request, resp Response) (header, bin []byte
 		}
 		h = append(h, ']')
 		if p.binary {
+			if bin == nil {
+				// Non-nil even when every binary output is empty (a batch of
+				// zero rows), so the caller still sends the header that
+				// tells clients where the (empty) binary part starts.
+				bin = []byte{}
+			}
 			before := len(bin)
 			bin = appendBinary(bin, dt, vals)
 			h = append(h, `,"parameters":{"binary_data_size":`...)
@@ -107,10 +124,13 @@ func outputTensor(f arrow.Field, col arrow.Array) (Datatype, []int64, arrow.Arra
 	switch col.DataType().ID() {
 	case arrow.MAP, arrow.STRUCT, arrow.LIST, arrow.LARGE_LIST:
 		if _, isShape := f.Metadata.GetValue(columnar.MetaShape); !isShape {
-			b := array.NewStringBuilder(nil)
+			// A builder needs an allocator: with nil it panicked on the
+			// first append, so every model with a ZipMap output answered 500.
+			b := array.NewStringBuilder(memory.DefaultAllocator)
 			defer b.Release()
+			var text []byte
 			for i := 0; i < col.Len(); i++ {
-				text, _ := json.Marshal(col.GetOneForMarshal(i))
+				text = appendJSONValue(text[:0], col, i)
 				b.BinaryBuilder.Append(text)
 			}
 			vals := b.NewArray()
@@ -142,7 +162,11 @@ func appendJSONData(h []byte, vals arrow.Array) []byte {
 			h = append(h, ',')
 		}
 		if vals.IsNull(i) {
-			h = append(h, "null"...)
+			if isFloat(vals) {
+				h = append(h, "NaN"...) // a missing float is NaN, as in pandas
+			} else {
+				h = append(h, "null"...)
+			}
 			continue
 		}
 		switch a := vals.(type) {
@@ -176,11 +200,70 @@ func appendJSONData(h []byte, vals arrow.Array) []byte {
 			h = pyjson.AppendString(h, a.Value(i))
 		case *array.Binary:
 			h = pyjson.AppendString(h, string(a.Value(i)))
+		case *array.LargeBinary:
+			h = pyjson.AppendString(h, string(a.Value(i)))
 		default:
 			h = pyjson.AppendString(h, vals.ValueStr(i))
 		}
 	}
 	return h
+}
+
+// appendJSONValue writes one value of any Arrow type as JSON text, the way
+// json.dumps writes what MLflow's pyfunc returns: maps as objects (keys as
+// strings, as json.dumps turns int keys), lists as arrays, structs as
+// objects, NaN and infinities as Python spells them. (encoding/json on
+// Arrow's GetOneForMarshal gave maps as lists of {"key", "value"} pairs
+// and an empty text for any NaN, which it refuses.)
+func appendJSONValue(h []byte, a arrow.Array, i int) []byte {
+	if a.IsNull(i) {
+		return append(h, "null"...)
+	}
+	switch x := a.(type) {
+	case *array.Map:
+		start, end := x.ValueOffsets(i)
+		keys, items := x.Keys(), x.Items()
+		h = append(h, '{')
+		for j := int(start); j < int(end); j++ {
+			if j > int(start) {
+				h = append(h, ',')
+			}
+			switch k := keys.(type) {
+			case *array.String:
+				h = pyjson.AppendString(h, k.Value(j))
+			default:
+				h = pyjson.AppendString(h, string(appendJSONValue(nil, keys, j)))
+			}
+			h = append(h, ':')
+			h = appendJSONValue(h, items, j)
+		}
+		return append(h, '}')
+	case array.ListLike:
+		start, end := x.ValueOffsets(i)
+		h = append(h, '[')
+		for j := start; j < end; j++ {
+			if j > start {
+				h = append(h, ',')
+			}
+			h = appendJSONValue(h, x.ListValues(), int(j))
+		}
+		return append(h, ']')
+	case *array.Struct:
+		st := x.DataType().(*arrow.StructType)
+		h = append(h, '{')
+		for j, f := range st.Fields() {
+			if j > 0 {
+				h = append(h, ',')
+			}
+			h = pyjson.AppendString(h, f.Name)
+			h = append(h, ':')
+			h = appendJSONValue(h, x.Field(j), i)
+		}
+		return append(h, '}')
+	}
+	s := array.NewSlice(a, int64(i), int64(i+1))
+	defer s.Release()
+	return appendJSONData(h, s)
 }
 
 // appendFloat writes the shortest text that reads back as the same value
@@ -212,14 +295,53 @@ func appendBinary(bin []byte, dt Datatype, vals arrow.Array) []byte {
 		return bin
 	case *array.String:
 		for i := 0; i < a.Len(); i++ {
-			bin = binary.LittleEndian.AppendUint32(bin, uint32(len(a.Value(i))))
-			bin = append(bin, a.Value(i)...)
+			bin = appendElement(bin, a.Value(i))
+		}
+		return bin
+	case *array.LargeString:
+		for i := 0; i < a.Len(); i++ {
+			bin = appendElement(bin, a.Value(i))
 		}
 		return bin
 	case *array.Binary:
 		for i := 0; i < a.Len(); i++ {
-			bin = binary.LittleEndian.AppendUint32(bin, uint32(len(a.Value(i))))
-			bin = append(bin, a.Value(i)...)
+			bin = appendElement(bin, a.Value(i))
+		}
+		return bin
+	case *array.LargeBinary:
+		// FromArrow names large strings and binaries BYTES too; without
+		// their own cases they fell through to the fixed-width copy, which
+		// has no element size for BYTES and sent zero bytes for them.
+		for i := 0; i < a.Len(); i++ {
+			bin = appendElement(bin, a.Value(i))
+		}
+		return bin
+	}
+	if vals.NullN() > 0 {
+		// The value slot of a missing float is undefined (often 0): send
+		// NaN, which is what the JSON encoding says for it.
+		le := binary.LittleEndian
+		for i := 0; i < vals.Len(); i++ {
+			switch a := vals.(type) {
+			case *array.Float16:
+				v := a.Value(i).Uint16()
+				if a.IsNull(i) {
+					v = 0x7e00
+				}
+				bin = le.AppendUint16(bin, v)
+			case *array.Float32:
+				v := a.Value(i)
+				if a.IsNull(i) {
+					v = float32(math.NaN())
+				}
+				bin = le.AppendUint32(bin, math.Float32bits(v))
+			case *array.Float64:
+				v := a.Value(i)
+				if a.IsNull(i) {
+					v = math.NaN()
+				}
+				bin = le.AppendUint64(bin, math.Float64bits(v))
+			}
 		}
 		return bin
 	}
@@ -228,4 +350,19 @@ func appendBinary(bin []byte, dt Datatype, vals arrow.Array) []byte {
 	raw := data.Buffers()[1].Bytes()
 	start := data.Offset() * size
 	return append(bin, raw[start:start+vals.Len()*size]...)
+}
+
+func isFloat(a arrow.Array) bool {
+	switch a.DataType().ID() {
+	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64:
+		return true
+	}
+	return false
+}
+
+// appendElement writes one BYTES element: a 4-byte little-endian length,
+// then the bytes.
+func appendElement[T string | []byte](bin []byte, v T) []byte {
+	bin = binary.LittleEndian.AppendUint32(bin, uint32(len(v)))
+	return append(bin, v...)
 }

@@ -31,8 +31,12 @@ type RequestedOutput struct {
 
 // Request is a decoded inference request.
 type Request struct {
-	ID         string
-	Parameters map[string]any // request parameters, plain Go values
+	ID string
+	// Parameters are the request parameters meant for the model, as plain
+	// Go values (string, int64, float64, bool); nil when there are none.
+	// binary_data_output, which only steers the response, is not among
+	// them.
+	Parameters map[string]any
 	Batch      columnar.Batch
 	Outputs    []RequestedOutput // nil: all outputs
 	// BinaryOutput is the request-level binary_data_output parameter (or a
@@ -91,6 +95,19 @@ func (d *Decoder) Decode(body []byte, headerLen int) (*Request, error) {
 			t.values.Release()
 		}
 	}()
+	// A tensor with no elements still becomes one (empty) Arrow row per
+	// first-dimension entry, so [2147483647, 0] with "data": [] would make
+	// the server allocate gigabytes for a 60-byte request. Such rows are
+	// paid for from a budget proportional to the body; tensors with
+	// elements are bounded by their data already.
+	emptyRows := int64(len(body)) + 1024
+	for _, in := range ins {
+		if in.count() == 0 && len(in.shape) > 0 {
+			if emptyRows -= in.shape[0]; emptyRows < 0 {
+				return nil, badRequest("input '%s': shape %v has no elements but %d rows; such a request is refused", in.name, in.shape, in.shape[0])
+			}
+		}
+	}
 	for _, in := range ins {
 		var vals arrow.Array
 		var err error
@@ -179,6 +196,33 @@ func (in *input) count() int64 {
 	return n
 }
 
+// maxElements caps one tensor's element count (Arrow arrays index with
+// int32 offsets for strings, and no real request comes near it).
+const maxElements = math.MaxInt32
+
+// checkShape rejects shapes whose element count cannot be represented.
+// Every dimension is at most maxElements, but their product can still
+// overflow int64 and wrap to a small number or zero (65536^4 is 2^64),
+// which would let a request with no data claim a huge tensor: the product
+// is checked as it grows, over the non-zero dimensions, so a zero
+// dimension cannot hide an absurd shape either.
+func (in *input) checkShape() error {
+	n := int64(1)
+	for _, d := range in.shape {
+		if d > maxElements {
+			return badRequest("input '%s': dimension %d is too large", in.name, d)
+		}
+		if d == 0 {
+			continue
+		}
+		if n > maxElements/d {
+			return badRequest("input '%s': shape %v has too many elements", in.name, in.shape)
+		}
+		n *= d
+	}
+	return nil
+}
+
 // parseHeader reads the JSON inference header.
 func parseHeader(header []byte) ([]*input, *Request, error) {
 	s := jsonscan.New(header)
@@ -201,13 +245,21 @@ func parseHeader(header []byte) ([]*input, *Request, error) {
 			if err != nil {
 				return err
 			}
-			req.Parameters = p
 			if v, ok := p["binary_data_output"]; ok {
 				b, ok := v.(bool)
 				if !ok {
 					return badRequest("parameter 'binary_data_output' must be a boolean")
 				}
 				req.BinaryOutput = b
+				// It tells the codec how to answer; it is not the model's.
+				// tritonclient sends it on every request that names no
+				// outputs, so passing it on would hand every model an
+				// unknown param (and keep such requests from merging with
+				// others in the batcher).
+				delete(p, "binary_data_output")
+			}
+			if len(p) > 0 {
+				req.Parameters = p
 			}
 		case "inputs":
 			seenInputs = true
@@ -220,11 +272,19 @@ func parseHeader(header []byte) ([]*input, *Request, error) {
 				return nil
 			})
 		case "outputs":
-			req.Outputs = []RequestedOutput{}
+			// An empty list asks for every output, as Triton and KServe
+			// read it (tritonclient never sends one, but hand-written
+			// clients do): nil is "all outputs" to Encode.
+			req.Outputs = nil
 			return s.Array(func(int) error {
 				o, err := parseOutput(s)
 				if err != nil {
 					return err
+				}
+				for _, prev := range req.Outputs {
+					if prev.Name == o.Name {
+						return badRequest("output '%s' is requested more than once", o.Name)
+					}
 				}
 				req.Outputs = append(req.Outputs, o)
 				return nil
@@ -359,13 +419,8 @@ func parseInput(s *jsonscan.Scanner) (*input, error) {
 	case in.binarySize < 0 && in.data == nil:
 		return nil, badRequest("input '%s' has no 'data' (and no binary_data_size)", in.name)
 	}
-	for _, d := range in.shape {
-		if d > math.MaxInt32 {
-			return nil, badRequest("input '%s': dimension %d is too large", in.name, d)
-		}
-	}
-	if in.count() > math.MaxInt32 {
-		return nil, badRequest("input '%s': shape %v has too many elements", in.name, in.shape)
+	if err := in.checkShape(); err != nil {
+		return nil, err
 	}
 	return in, nil
 }
@@ -392,6 +447,14 @@ func parseOutput(s *jsonscan.Scanner) (RequestedOutput, error) {
 					return badRequest("parameter 'binary_data' must be a boolean")
 				}
 				o.Binary = &b
+			}
+			// Triton extensions that change what an output holds or where
+			// it goes: answering with the plain tensor instead would be
+			// read as the wrong thing, so they are refused.
+			for _, k := range []string{"classification", "shared_memory_region"} {
+				if _, ok := p[k]; ok {
+					return badRequest("output parameter '%s' is not supported (server metadata lists the extensions this server implements)", k)
+				}
 			}
 			return nil
 		}

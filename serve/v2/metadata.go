@@ -24,9 +24,13 @@ type ServerMetadata struct {
 }
 
 // Platform names the model's platform: the spec's names where one fits
-// (onnx_onnxv1, tensorflow_savedmodel), mlflow_<flavor> otherwise.
+// (onnx_onnxv1, tensorflow_savedmodel), mlflow_<flavor> otherwise, and ""
+// when the flavor is not known (a library user who left Config.Flavor
+// empty) rather than a dangling "mlflow_".
 func Platform(flavor string) string {
 	switch flavor {
+	case "":
+		return ""
 	case "onnx":
 		return "onnx_onnxv1"
 	case "tensorflow":

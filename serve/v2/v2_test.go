@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/float16"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -249,5 +250,153 @@ func TestEncode(t *testing.T) {
 	if _, _, err := Encode(out, &Request{Outputs: []RequestedOutput{{Name: "nope"}}}, Response{ModelName: "m"}); err == nil ||
 		!strings.Contains(err.Error(), "unexpected inference output 'nope' for model 'm'") {
 		t.Errorf("unknown output: %v", err)
+	}
+}
+
+// TestDecodeParameters: binary_data_output steers the response and is
+// taken out of the parameters handed to the model; the others stay, as
+// plain Go values.
+func TestDecodeParameters(t *testing.T) {
+	d := &Decoder{}
+	req, err := d.Decode([]byte(`{"parameters": {"binary_data_output": true, "temperature": 0.5, "n": 3, "mode": "fast", "flag": false}, "inputs": []}`), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Release()
+	want := map[string]any{"temperature": 0.5, "n": int64(3), "mode": "fast", "flag": false}
+	if !req.BinaryOutput || jsonOf(req.Parameters) != jsonOf(want) {
+		t.Errorf("binary %v parameters %v", req.BinaryOutput, req.Parameters)
+	}
+	// Only binary_data_output: no parameters at all, so the batcher sees
+	// the request like one without parameters.
+	req2, err := d.Decode([]byte(`{"parameters": {"binary_data_output": false}, "inputs": []}`), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req2.Release()
+	if req2.Parameters != nil || req2.BinaryOutput {
+		t.Errorf("parameters %v binary %v", req2.Parameters, req2.BinaryOutput)
+	}
+}
+
+func TestDecodeOutputs(t *testing.T) {
+	d := &Decoder{}
+	req, err := d.Decode([]byte(`{"inputs": [], "outputs": []}`), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An empty list asks for every output, as in Triton and KServe.
+	if req.Outputs != nil {
+		t.Errorf("outputs %v, want nil", req.Outputs)
+	}
+	if _, err := d.Decode([]byte(`{"inputs": [], "outputs": [{"name": "a"}, {"name": "b"}, {"name": "a"}]}`), -1); err == nil || !strings.Contains(err.Error(), "'a' is requested more than once") {
+		t.Errorf("duplicate output: %v", err)
+	}
+}
+
+// TestEncodeLargeTypes: large strings and binaries are BYTES too, in both
+// encodings (they used to go out as zero binary bytes).
+func TestEncodeLargeTypes(t *testing.T) {
+	lsb := array.NewLargeStringBuilder(memory.DefaultAllocator)
+	lsb.AppendValues([]string{"ab", "c"}, nil)
+	ls := lsb.NewArray()
+	lbb := array.NewBinaryBuilder(memory.DefaultAllocator, arrow.BinaryTypes.LargeBinary)
+	lbb.AppendValues([][]byte{[]byte("x"), {}}, nil)
+	lb := lbb.NewArray()
+	lf, lc, _ := columnar.NewTensorColumn("ls", []int64{2}, ls, true)
+	bf, bc, _ := columnar.NewTensorColumn("lb", []int64{2}, lb, true)
+	out := columnarBatch(lf, lc, bf, bc)
+	defer out.Release()
+	h, bin, err := Encode(out, &Request{BinaryOutput: true}, Response{ModelName: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(h), `"name":"ls","datatype":"BYTES","shape":[2],"parameters":{"binary_data_size":11}`) ||
+		!strings.Contains(string(h), `"name":"lb","datatype":"BYTES","shape":[2],"parameters":{"binary_data_size":9}`) {
+		t.Errorf("header %s", h)
+	}
+	if string(bin) != "\x02\x00\x00\x00ab\x01\x00\x00\x00c"+"\x01\x00\x00\x00x\x00\x00\x00\x00" {
+		t.Errorf("binary %q", bin)
+	}
+	h, _, _ = Encode(out, &Request{}, Response{ModelName: "m"})
+	if !strings.Contains(string(h), `"data":["ab","c"]`) || !strings.Contains(string(h), `"data":["x",""]`) {
+		t.Errorf("JSON %s", h)
+	}
+}
+
+func TestPlatform(t *testing.T) {
+	for flavor, want := range map[string]string{"onnx": "onnx_onnxv1", "tensorflow": "tensorflow_savedmodel", "python_function": "mlflow_python_function", "": ""} {
+		if got := Platform(flavor); got != want {
+			t.Errorf("Platform(%q) = %q, want %q", flavor, got, want)
+		}
+	}
+}
+
+// TestEncodeNonTensorOutputs: a map column (sklearn-onnx's ZipMap) is
+// BYTES of one JSON object per row, keys as strings and NaN as Python
+// writes it; in binary the same texts are length-prefixed elements.
+func TestEncodeNonTensorOutputs(t *testing.T) {
+	mb := array.NewMapBuilder(memory.DefaultAllocator, arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float32, false)
+	defer mb.Release()
+	kb, ib := mb.KeyBuilder().(*array.Int64Builder), mb.ItemBuilder().(*array.Float32Builder)
+	mb.Append(true)
+	kb.AppendValues([]int64{0, 1}, nil)
+	ib.AppendValues([]float32{0.25, float32(math.NaN())}, nil)
+	mb.Append(true)
+	kb.Append(7)
+	ib.Append(1)
+	maps := mb.NewArray()
+	lb := array.NewListBuilder(memory.DefaultAllocator, arrow.BinaryTypes.String)
+	defer lb.Release()
+	lb.Append(true)
+	lb.ValueBuilder().(*array.StringBuilder).AppendValues([]string{"a", "b\""}, nil)
+	lb.Append(true)
+	lists := lb.NewArray()
+	out := columnarBatch(arrow.Field{Name: "probs", Type: maps.DataType()}, maps, arrow.Field{Name: "tags", Type: lists.DataType()}, lists)
+	defer out.Release()
+
+	h, _, err := Encode(out, &Request{}, Response{ModelName: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"model_name":"m","outputs":[{"name":"probs","datatype":"BYTES","shape":[2],"data":["{\"0\":0.25,\"1\":NaN}","{\"7\":1}"]},{"name":"tags","datatype":"BYTES","shape":[2],"data":["[\"a\",\"b\\\"\"]","[]"]}]}`
+	if string(h) != want {
+		t.Errorf("got  %s\nwant %s", h, want)
+	}
+	_, bin, _ := Encode(out, &Request{Outputs: []RequestedOutput{{Name: "probs"}}, BinaryOutput: true}, Response{ModelName: "m"})
+	if string(bin) != "\x12\x00\x00\x00{\"0\":0.25,\"1\":NaN}\x07\x00\x00\x00{\"7\":1}" {
+		t.Errorf("binary %q", bin)
+	}
+}
+
+// TestEncodeMissingValues: a missing float is NaN in both encodings (its
+// value slot is undefined); an integer tensor cannot carry one, which is a
+// server-side error rather than a null that numpy clients cannot read.
+func TestEncodeMissingValues(t *testing.T) {
+	fb := array.NewFloat32Builder(memory.DefaultAllocator)
+	fb.AppendValues([]float32{1.5, 0, 2}, []bool{true, false, true})
+	fv := fb.NewArray()
+	ff, fc, _ := columnar.NewTensorColumn("f", []int64{3}, fv, true)
+	out := columnarBatch(ff, fc)
+	defer out.Release()
+	h, _, err := Encode(out, &Request{}, Response{ModelName: "m"})
+	if err != nil || !strings.Contains(string(h), `"data":[1.5,NaN,2]`) {
+		t.Errorf("JSON %s %v", h, err)
+	}
+	_, bin, err := Encode(out, &Request{BinaryOutput: true}, Response{ModelName: "m"})
+	if err != nil || len(bin) != 12 || !math.IsNaN(float64(math.Float32frombits(binary.LittleEndian.Uint32(bin[4:])))) ||
+		math.Float32frombits(binary.LittleEndian.Uint32(bin[8:])) != 2 {
+		t.Errorf("binary %x %v", bin, err)
+	}
+
+	ib := array.NewInt64Builder(memory.DefaultAllocator)
+	ib.AppendValues([]int64{1, 0}, []bool{true, false})
+	iv := ib.NewArray()
+	inf, ic, _ := columnar.NewTensorColumn("i", []int64{2}, iv, true)
+	ints := columnarBatch(inf, ic)
+	defer ints.Release()
+	var e *Error
+	if _, _, err := Encode(ints, &Request{}, Response{ModelName: "m"}); !asV2(err, &e) || e.Status != 500 || !strings.Contains(e.Message, "missing values") {
+		t.Errorf("int with a null: %v", err)
 	}
 }
