@@ -182,3 +182,75 @@ func close(a, b any) bool {
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// TestPyfuncV2Params: the signature's params schema holds on the Open
+// Inference Protocol as on /invocations (defaults, conversion, rejection),
+// and a column-based pyfunc model answers V2 requests.
+func TestPyfuncV2Params(t *testing.T) {
+	py := testenv.Python(t)
+	m, err := mlmodel.Load(filepath.Join(testenv.RepoRoot(t), "flavors", "pyfunc", "testdata", "models", "pyfunc_custom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pyfunc.Flavor{}.Load(context.Background(), m, flavors.LoadOptions{
+		CacheDir: t.TempDir(),
+		Python:   flavors.PythonOptions{Interpreter: py, Workers: 1, StartTimeout: time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.(interface{ Close() error }).Close()
+	ts := httptest.NewServer(serve.New(p, serve.Config{Model: m, ModelName: "custom"}))
+	defer ts.Close()
+
+	const inputs = `"inputs": [{"name": "word", "datatype": "BYTES", "shape": [2], "data": ["apple", "banana"]},
+		{"name": "x", "datatype": "FP64", "shape": [2], "data": [2.0, 1.0]}]`
+	cases := []struct {
+		name, params string
+		status       int
+		want         string // the score output's data, or a piece of the error
+	}{
+		{"defaults", ``, 200, `[1,1.5]`},
+		{"int for a double", `"parameters": {"scale": 3},`, 200, `[3,4.5]`},
+		{"unknown ignored", `"parameters": {"nope": true},`, 200, `[1,1.5]`},
+		{"bad type", `"parameters": {"scale": "big"},`, 400, `Invalid parameters found: {'scale': 'Failed to convert value ` + "`big`" + ` from type ` + "`str`" + ` to ` + "`double`" + `'}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := http.Post(ts.URL+"/v2/models/custom/infer", "application/json", strings.NewReader(`{`+c.params+inputs+`}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
+			}
+			if c.status != 200 {
+				var e struct{ Error string }
+				if err := json.Unmarshal(body, &e); err != nil || e.Error != c.want {
+					t.Fatalf("error %q, want %q", body, c.want)
+				}
+				return
+			}
+			var out struct {
+				Outputs []struct {
+					Name string
+					Data json.RawMessage
+				}
+			}
+			if err := json.Unmarshal(body, &out); err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range out.Outputs {
+				if o.Name == "score" {
+					if string(o.Data) != c.want {
+						t.Fatalf("score %s, want %s (%s)", o.Data, c.want, body)
+					}
+					return
+				}
+			}
+			t.Fatalf("no score output: %s", body)
+		})
+	}
+}

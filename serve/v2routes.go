@@ -13,6 +13,7 @@ import (
 	"github.com/mlship/mlship/internal/apierr"
 	"github.com/mlship/mlship/internal/pyjson"
 	"github.com/mlship/mlship/mlmodel"
+	"github.com/mlship/mlship/serve/scoring"
 	"github.com/mlship/mlship/serve/v2"
 )
 
@@ -136,7 +137,25 @@ func (s *Server) v2Infer(c echo.Context) error {
 		return &v2Error{http.StatusBadRequest, err.Error()}
 	}
 	defer req.Release()
-	out, err := s.pred.Predict(ctx, req.Batch, req.Parameters)
+	params := req.Parameters
+	if s.dec.Params != nil {
+		// The signature's params schema holds here as on /invocations:
+		// defaults filled in, values converted, bad ones rejected.
+		var warnings []string
+		params, warnings, err = scoring.EnforceParams(s.dec.Params, req.Parameters)
+		if err != nil {
+			msg := err.Error()
+			var ae *apierr.Error
+			if errors.As(err, &ae) {
+				msg = ae.Message
+			}
+			return &v2Error{http.StatusBadRequest, msg}
+		}
+		for _, w := range warnings {
+			s.warnOnce(w)
+		}
+	}
+	out, err := s.pred.Predict(ctx, req.Batch, params)
 	if err != nil {
 		return s.v2PredictError(ctx, c, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -59,7 +60,7 @@ func NewSink(mem memory.Allocator, dt arrow.DataType, name string) Sink {
 	case arrow.UINT32:
 		return &intSink[uint32]{dt: dt, name: name, lo: 0, hi: math.MaxUint32}
 	case arrow.UINT64:
-		return &intSink[uint64]{dt: dt, name: name, lo: 0, hi: math.MaxInt64}
+		return &uint64Sink{intSink[uint64]{dt: dt, name: name, lo: 0, hi: math.MaxInt64}}
 	case arrow.BOOL:
 		return &boolSink{b: array.NewBooleanBuilder(mem)}
 	case arrow.BINARY:
@@ -201,6 +202,20 @@ func (s *intSink[T]) Len() int           { return len(s.vals) }
 func (s *intSink[T]) Build() arrow.Array { return WrapSlice(s.dt, s.vals, nil) }
 func (s *intSink[T]) Release()           {}
 func (s *intSink[T]) TypeName() string   { return s.name }
+
+// uint64Sink also takes integers above MaxInt64, which an int64 cannot
+// carry on the way in.
+type uint64Sink struct{ intSink[uint64] }
+
+func (s *uint64Sink) Num(n jsonscan.Num) error {
+	if n.IsInt && len(n.Raw) > 0 && n.Raw[0] != '-' {
+		if v, err := strconv.ParseUint(string(n.Raw), 10, 64); err == nil {
+			s.vals = append(s.vals, v)
+			return nil
+		}
+	}
+	return s.intSink.Num(n)
+}
 
 type boolSink struct{ b *array.BooleanBuilder }
 

@@ -52,7 +52,7 @@ func (d *Decoder) DecodeArrow(body []byte) (*Request, error) {
 		return nil, err
 	}
 	form := d.form("dataframe_split")
-	return &Request{Form: form, Batch: d.stamp(b, form)}, nil
+	return &Request{Form: form, Batch: d.stamp(b, form), Params: d.defaultParams()}, nil
 }
 
 // EncodeArrow appends the output batch as an Arrow IPC stream.

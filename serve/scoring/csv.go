@@ -81,7 +81,7 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 		return nil, err
 	}
 	form := d.form("csv")
-	return &Request{Form: form, Batch: d.stamp(b, form)}, nil
+	return &Request{Form: form, Batch: d.stamp(b, form), Params: d.defaultParams()}, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

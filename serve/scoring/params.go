@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/mlship/mlship/internal/jsonarrow"
@@ -30,7 +31,39 @@ func (d *Decoder) decodeParams(raw []byte) (map[string]any, []string, error) {
 	if !ok {
 		return nil, nil, invalidInput("Parameters must be a dictionary. Got type '%s'.", pyValueType(v))
 	}
-	if d.Params == nil {
+	return enforceParams(d.Params, m)
+}
+
+// EnforceParams applies a params schema to parameters that arrived some
+// other way than MLflow's "params" (the Open Inference Protocol's
+// "parameters", already decoded to int64, float64, string and bool), with
+// the same conversions, defaults, warnings and errors as /invocations.
+func EnforceParams(schema *mlmodel.ParamSchema, params map[string]any) (map[string]any, []string, error) {
+	m := make(map[string]any, len(params))
+	for k, v := range params {
+		switch x := v.(type) {
+		case int64:
+			v = jsonscan.Num{Raw: strconv.AppendInt(nil, x, 10), IsInt: true}
+		case float64:
+			v = floatNum(x)
+		}
+		m[k] = v
+	}
+	return enforceParams(schema, m)
+}
+
+func floatNum(f float64) jsonscan.Num {
+	switch {
+	case math.IsInf(f, 1):
+		return jsonscan.Num{Raw: []byte("Infinity")}
+	case math.IsInf(f, -1):
+		return jsonscan.Num{Raw: []byte("-Infinity")}
+	}
+	return jsonscan.Num{Raw: strconv.AppendFloat(nil, f, 'g', -1, 64)}
+}
+
+func enforceParams(schema *mlmodel.ParamSchema, m map[string]any) (map[string]any, []string, error) {
+	if schema == nil {
 		if len(m) == 0 {
 			return nil, nil, nil
 		}
@@ -41,15 +74,15 @@ func (d *Decoder) decodeParams(raw []byte) (map[string]any, []string, error) {
 	var warnings []string
 	var unknown []string
 	for _, k := range sortedKeys(m) {
-		if _, ok := d.Params.Lookup(k); !ok {
+		if _, ok := schema.Lookup(k); !ok {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
-		warnings = append(warnings, fmt.Sprintf("Unrecognized params %s are ignored for inference. Supported params are: %s.", pyList(unknown), pySet(paramNames(d.Params))))
+		warnings = append(warnings, fmt.Sprintf("Unrecognized params %s are ignored for inference. Supported params are: %s.", pyList(unknown), pySet(paramNames(schema))))
 	}
 	invalid := map[string]string{}
-	for _, spec := range d.Params.Params {
+	for _, spec := range schema.Params {
 		val, present := m[spec.Name]
 		if !present {
 			out[spec.Name] = plain(spec.Default)
@@ -70,6 +103,17 @@ func (d *Decoder) decodeParams(raw []byte) (map[string]any, []string, error) {
 		return nil, nil, invalidInput("Invalid parameters found: {%s}", strings.Join(parts, ", "))
 	}
 	return out, warnings, nil
+}
+
+// defaultParams is what a request without params runs with: MLflow's
+// pyfunc predict enforces the params schema on None too, so the model
+// always sees every declared param, defaulted.
+func (d *Decoder) defaultParams() map[string]any {
+	if d.Params == nil {
+		return nil
+	}
+	out, _, _ := enforceParams(d.Params, nil)
+	return out
 }
 
 func paramNames(p *mlmodel.ParamSchema) []string {

@@ -162,6 +162,8 @@ func (d *Decoder) DecodeJSON(body []byte) (*Request, error) {
 			return nil, err
 		}
 		req.Params, req.Warnings = params, warnings
+	} else {
+		req.Params = d.defaultParams()
 	}
 	field := present[0]
 	raw := top[field]
