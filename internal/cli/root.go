@@ -106,6 +106,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdInspect(d),
 		NewCmdVersion(d),
 		NewCmdEnv(d),
+		NewCmdBench(d),
 	)
 	return root
 }

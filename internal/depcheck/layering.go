@@ -18,6 +18,7 @@ var Layering = Policy{
 		{Pkgs: "mlmodel", Allow: []string{"internal/pyjson"}},
 		{Pkgs: "columnar"},
 		{Pkgs: "internal/...", Allow: []string{"internal/...", "mlmodel", "columnar"}},
+		{Pkgs: "internal/loadgen", Allow: []string{"mlmodel", "columnar", "internal/pyjson"}}, // a client: bodies come from the descriptor, not from server code
 
 		// Flavors see the leaves and the flavors package, never one another:
 		// only flavors/builtin gathers them (flavortest is imported by the
