@@ -65,6 +65,12 @@ type LoadOptions struct {
 	// Threads caps the threads an in-process runtime uses for one
 	// prediction (intra-op threads); 0 keeps the flavor's default.
 	Threads int
+	// DefaultThreads applies when neither Threads nor the model's own
+	// configuration sets the intra-op thread count; 0 keeps the runtime's
+	// default (one thread per core). Serving sets 1: concurrent requests
+	// fill the cores, and a per-prediction pool that spins while waiting
+	// for work competes with the HTTP server for them.
+	DefaultThreads int
 	// Getenv looks up the documented MLSHIP_* settings a flavor reads (the
 	// CLI passes os.Getenv); nil means none are set.
 	Getenv func(string) string

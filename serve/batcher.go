@@ -251,6 +251,15 @@ func (b *Batcher) abandon(j *job) {
 	}()
 }
 
+// Full reports whether the queue is full now. Handlers ask before reading
+// a request body, so that under overload a refusal costs no reading and no
+// parsing: the work a refused request does is what accepted ones wait for.
+func (b *Batcher) Full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) >= b.cfg.MaxQueue
+}
+
 // enqueue admits a job or fails at once when the queue is full.
 func (b *Batcher) enqueue(j *job) error {
 	b.mu.Lock()

@@ -101,6 +101,9 @@ func (s *Server) invocations(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 	defer cancel()
+	if s.pred.Full() {
+		return s.predictError(ctx, c, ErrQueueFull)
+	}
 	body, release, err := s.readBody(c)
 	if err != nil {
 		return err

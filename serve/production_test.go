@@ -127,10 +127,16 @@ func TestQueueFullAnswers503(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("refusals took %v; they must be immediate", d)
 	}
+	// A full queue refuses before reading and parsing the body (the work a
+	// refused request does is what accepted ones wait for): even a body
+	// that would be a 400 gets the 503.
+	if code, _, body := postJSON(t, r.url+"/invocations", `{"inputs": [`); code != 503 {
+		t.Errorf("malformed body while the queue is full: %d %s", code, body)
+	}
 	close(gate)
 	wg.Wait()
 	_, _, metrics := get(t, r.url+"/metrics")
-	if !regexp.MustCompile(`mlship_requests_rejected_total\{reason="queue_full"\} 2`).MatchString(metrics) {
+	if !regexp.MustCompile(`mlship_requests_rejected_total\{reason="queue_full"\} 3`).MatchString(metrics) {
 		t.Errorf("rejections not counted:\n%s", grep(metrics, "rejected"))
 	}
 }

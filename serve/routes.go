@@ -76,7 +76,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 		ae = apierr.New(apierr.InternalError, "internal error: %v", err)
 	}
 	status := ae.HTTPStatus()
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		// Refusals come in floods under overload (one line each would cost
+		// more than the refusal) and health probes fail by design while
+		// starting or draining: log a sample; the metrics count them all.
+		if !isProbe(path) {
+			s.shedLog.log(s.log, path, ae.Code, ae.Message)
+		}
+	case status >= 500:
 		s.log.Warn("request failed", "path", path, "status", status, "code", ae.Code, "message", ae.Message)
 	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {

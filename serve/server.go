@@ -108,6 +108,7 @@ type Server struct {
 	inflight *semaphore.Weighted // request body bytes held in memory
 	bufs     sync.Pool
 	warned   sync.Map // warning text → struct{}: log each distinct warning once
+	shedLog  sampledLog
 	ready    atomic.Bool
 	draining atomic.Bool
 	started  chan struct{}

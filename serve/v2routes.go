@@ -123,6 +123,9 @@ func (s *Server) v2Infer(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 	defer cancel()
+	if s.pred.Full() {
+		return s.v2PredictError(ctx, c, ErrQueueFull)
+	}
 	body, release, err := s.readBody(c)
 	if err != nil {
 		return err

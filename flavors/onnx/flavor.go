@@ -163,6 +163,19 @@ func parseSessionOptions(m map[string]any, so *SessionOptions) error {
 
 // sessionOptions builds ONNX Runtime session options. threads (from the
 // command line) overrides intra_op_num_threads when positive.
+// intraThreads is the intra-op thread count a session gets: threads when
+// set, else the model's intra_op_num_threads; 0 means ONNX Runtime's
+// default (one per core).
+func (c *Config) intraThreads(threads int) int {
+	if threads > 0 {
+		return threads
+	}
+	if n := c.SessionOptions.IntraOpNumThreads; n != nil {
+		return *n
+	}
+	return 0
+}
+
 func (c *Config) sessionOptions(threads int, libDir string, log *slog.Logger) (*ort.SessionOptions, error) {
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -175,12 +188,8 @@ func (c *Config) sessionOptions(threads int, libDir string, log *slog.Logger) (*
 		}
 	}()
 	so := c.SessionOptions
-	intra := so.IntraOpNumThreads
-	if threads > 0 {
-		intra = &threads
-	}
-	if intra != nil {
-		if err := opts.SetIntraOpNumThreads(*intra); err != nil {
+	if intra := c.intraThreads(threads); intra > 0 {
+		if err := opts.SetIntraOpNumThreads(intra); err != nil {
 			return nil, fmt.Errorf("intra_op_num_threads: %w", err)
 		}
 	}
@@ -334,7 +343,11 @@ func (Flavor) Load(ctx context.Context, m *mlmodel.Model, opts flavors.LoadOptio
 	}
 	log := opts.Log()
 	log.Debug("onnx runtime", "library", lib, "version", ort.GetVersion())
-	return newPredictor(path, cfg, opts.Threads, filepath.Dir(lib), log)
+	threads := opts.Threads
+	if threads == 0 && cfg.SessionOptions.IntraOpNumThreads == nil {
+		threads = opts.DefaultThreads
+	}
+	return newPredictor(path, cfg, threads, filepath.Dir(lib), log)
 }
 
 func init() { flavors.Register(Flavor{}) }

@@ -552,3 +552,55 @@ func TestModelSchema(t *testing.T) {
 		t.Errorf("outputs = %+v", outs.Tensors)
 	}
 }
+
+// TestIntraOpThreads: --threads wins, then the model's own
+// onnx_session_options, then the caller's default (serving's 1), then ONNX
+// Runtime's.
+func TestIntraOpThreads(t *testing.T) {
+	plain := testModelDir("identity_float32")
+	own := testenv.CopyDir(t, plain)
+	mlm := filepath.Join(own, "MLmodel")
+	b, err := os.ReadFile(mlm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "    data: model.onnx\n", "    data: model.onnx\n    onnx_session_options:\n      intra_op_num_threads: 3\n", 1))
+	if err := os.WriteFile(mlm, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name          string
+		dir           string
+		threads, dflt int
+		want          string
+	}{
+		{"runtime default", plain, 0, 0, "runtime default"},
+		{"serving default", plain, 0, 1, "1"},
+		{"flag", plain, 2, 1, "2"},
+		{"model's own", own, 0, 1, "3"},
+		{"flag over model", own, 2, 1, "2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := mlmodel.Load(c.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			opts := loadOptions(t)
+			opts.Threads, opts.DefaultThreads = c.threads, c.dflt
+			opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			p, err := onnx.Flavor{}.Load(context.Background(), m, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.(io.Closer).Close()
+			want := "intra_op_threads=" + strconv.Quote(c.want)
+			if _, err := strconv.Atoi(c.want); err == nil {
+				want = "intra_op_threads=" + c.want
+			}
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("log lacks %s:\n%s", want, logs.String())
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,7 +77,11 @@ func newPredictor(path string, cfg *Config, threads int, libDir string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("creating ONNX Runtime session for %s: %w", path, err)
 	}
-	log.Info("onnx model loaded", "path", path, "inputs", describeIO(p.inputs), "outputs", describeIO(p.outputs))
+	intra := "runtime default"
+	if n := cfg.intraThreads(threads); n > 0 {
+		intra = strconv.Itoa(n)
+	}
+	log.Info("onnx model loaded", "path", path, "inputs", describeIO(p.inputs), "outputs", describeIO(p.outputs), "intra_op_threads", intra)
 	return p, nil
 }
 

@@ -66,12 +66,12 @@ func (o *benchOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.StringVar(&o.authToken, "auth-token", d.env.get("MLSHIP_AUTH_TOKEN"), "send 'Authorization: Bearer TOKEN' (env MLSHIP_AUTH_TOKEN)")
 
 	fs.StringVar(&o.flavor, "flavor", "", "model directory: serve with this flavor instead of the preferred one")
-	fs.IntVar(&o.threads, "threads", 0, "model directory: threads one prediction may use (0: the runtime's default)")
+	fs.IntVar(&o.threads, "threads", 0, "model directory: intra-op threads one prediction may use (0: as mlship serve: the model's onnx_session_options, else 1)")
 	fs.StringVar(&o.batching, "batching", "auto", "model directory: merge concurrent requests into one model call: auto, on, off")
 	fs.IntVar(&o.maxBatchRows, "max-batch-rows", 64, "model directory: most rows merged into one model call")
 	fs.DurationVar(&o.maxBatchDelay, "max-batch-delay", 0, "model directory: how long a batch may wait for more requests")
 	fs.IntVar(&o.instances, "model-instances", 1, "model directory: model calls that may run at once")
-	fs.IntVar(&o.maxQueue, "max-queue", 1024, "model directory: requests that may wait for the model before 503s")
+	fs.IntVar(&o.maxQueue, "max-queue", 256, "model directory: requests that may wait for the model before 503s")
 }
 
 func (o *benchOptions) validate() error {

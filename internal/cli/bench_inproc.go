@@ -29,6 +29,7 @@ func startInProcess(ctx context.Context, d *deps, o *benchOptions, ref string) (
 		log = d.logger()
 	}
 	lo := d.loadOptions(o.threads)
+	lo.DefaultThreads = servingThreads
 	lo.Logger = log
 	loaded, err := d.registry.Load(ctx, ref, o.flavor, lo)
 	if err != nil {
