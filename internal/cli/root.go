@@ -107,6 +107,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdVersion(d),
 		NewCmdEnv(d),
 		NewCmdBench(d),
+		NewCmdPredict(d),
 	)
 	return root
 }

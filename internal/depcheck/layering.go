@@ -29,7 +29,9 @@ var Layering = Policy{
 
 		// Consumers of the Predictor interface, never of a concrete flavor.
 		{Pkgs: "serve/...", Allow: with("flavors", "serve/...")},
-		{Pkgs: "predict/...", Allow: with("flavors", "predict/...")},
+		// predict reads JSON and CSV exactly as /invocations does, so it
+		// shares the MLflow request codec (serve/scoring, no HTTP in it).
+		{Pkgs: "predict/...", Allow: with("flavors", "predict/...", "serve/scoring")},
 
 		// Packaging goes through the CLI contract, not through serve.
 		{Pkgs: "pack/...", Allow: with("pack/...")},

@@ -47,7 +47,15 @@ func (d *Decoder) DecodeArrow(body []byte) (*Request, error) {
 	if err != nil {
 		return nil, badRequest("Invalid Arrow IPC stream: %v", err)
 	}
-	b, err = d.conform(b, nil)
+	return d.FromBatch(b)
+}
+
+// FromBatch makes a request of a table that arrived as Arrow (an IPC
+// body, a Parquet row group): the signature applies as for JSON tables
+// (required columns present, extra ones dropped, signature order), and the
+// params are the schema's defaults. It consumes b.
+func (d *Decoder) FromBatch(b columnar.Batch) (*Request, error) {
+	b, err := d.conform(b, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -38,8 +38,7 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 	if err != nil {
 		return nil, csvError(err.Error())
 	}
-	cells := make([][]string, len(header))
-	rows := 0
+	var records [][]string
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -49,7 +48,25 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 			return nil, csvError(err.Error())
 		}
 		if len(rec) > len(header) {
-			return nil, csvError("Error tokenizing data. C error: Expected " + itoa(len(header)) + " fields in line " + itoa(rows+2) + ", saw " + itoa(len(rec)))
+			return nil, csvError("Error tokenizing data. C error: Expected " + itoa(len(header)) + " fields in line " + itoa(len(records)+2) + ", saw " + itoa(len(rec)))
+		}
+		records = append(records, rec)
+	}
+	return d.DecodeCSVRecords(header, records)
+}
+
+// DecodeCSVRecords decodes rows already split into fields (a chunk of a
+// CSV file read as a stream) under header, with DecodeCSV's typing rules.
+// Short rows are padded with missing values; a row longer than the header
+// is an error.
+func (d *Decoder) DecodeCSVRecords(header []string, records [][]string) (*Request, error) {
+	cells := make([][]string, len(header))
+	for j := range cells {
+		cells[j] = make([]string, 0, len(records))
+	}
+	for i, rec := range records {
+		if len(rec) > len(header) {
+			return nil, csvError("Error tokenizing data. C error: Expected " + itoa(len(header)) + " fields in line " + itoa(i+2) + ", saw " + itoa(len(rec)))
 		}
 		for j := range header {
 			v := ""
@@ -58,8 +75,8 @@ func (d *Decoder) DecodeCSV(body []byte) (*Request, error) {
 			}
 			cells[j] = append(cells[j], v)
 		}
-		rows++
 	}
+	rows := len(records)
 	t := &table{schemas: &d.schemas}
 	defer t.Release()
 	for j, name := range header {

@@ -1,0 +1,445 @@
+package predict
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/mlship/mlship/columnar"
+	"github.com/mlship/mlship/serve/scoring"
+)
+
+// maxLine bounds one JSON line or CSV record: a longer one is an error, not
+// an unbounded allocation.
+const maxLine = 64 << 20
+
+// emitFunc hands a chunk to the pipeline; it blocks while too many chunks
+// are in flight and fails when the run is cancelled.
+type emitFunc func(rows) error
+
+// countingReader counts the bytes read from an input, for the progress bar.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// open returns the input's bytes as a stream.
+func (r *runner) open(in *input) (io.ReadCloser, error) {
+	if in.path == "-" {
+		return io.NopCloser(countingReader{r: r.opts.Stdin, n: &r.bytesRead}), nil
+	}
+	f, err := os.Open(in.path)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{countingReader{r: f, n: &r.bytesRead}, f}, nil
+}
+
+func (r *runner) read(ctx context.Context, in *input, emit emitFunc) error {
+	switch in.format {
+	case Parquet:
+		return r.readParquet(ctx, in, emit)
+	case Arrow:
+		return r.readArrow(in, emit)
+	case CSV:
+		return r.readCSV(in, emit)
+	case JSONL:
+		return r.readJSONL(in, emit)
+	case JSON:
+		return r.readJSON(in, emit)
+	}
+	return fmt.Errorf("unsupported input format %q", in.format)
+}
+
+// readParquet streams the input's row groups in batches of BatchRows rows,
+// reading only the columns the model and the pass-through need.
+func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) error {
+	var pf *file.Reader
+	props := parquet.NewReaderProperties(r.mem)
+	// Read pages through a bounded buffer instead of whole column chunks:
+	// memory follows the batch, not the row group.
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 1 << 20
+	if in.path == "-" {
+		// Parquet needs random access (the footer is at the end): spool
+		// stdin to a temporary file.
+		tmp, err := spool(r.opts.Stdin, &r.bytesRead)
+		if err != nil {
+			return fmt.Errorf("reading Parquet from stdin: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		if pf, err = file.NewParquetReader(tmp, file.WithReadProps(props)); err != nil {
+			return fmt.Errorf("stdin: not a readable Parquet file: %w", err)
+		}
+	} else {
+		var err error
+		if pf, err = file.OpenParquetFile(in.path, false, file.WithReadProps(props)); err != nil {
+			return fmt.Errorf("not a readable Parquet file: %w", err)
+		}
+		defer pf.Close()
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.opts.BatchRows)}, r.mem)
+	if err != nil {
+		return fmt.Errorf("reading the Parquet schema: %w", err)
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		return fmt.Errorf("reading the Parquet schema: %w", err)
+	}
+	cols := r.columnsToRead(schema.Fields())
+	groups := in.rowGroups
+	if groups == nil {
+		for g := 0; g < pf.NumRowGroups(); g++ {
+			groups = append(groups, g)
+		}
+	}
+	if in.path != "-" {
+		// Progress for Parquet counts rows (the file says how many), and
+		// bytes as the row groups go by.
+		defer func() { r.bytesRead.Add(in.size) }()
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, groups)
+	if err != nil {
+		return fmt.Errorf("reading Parquet row groups: %w", err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		rec.Retain()
+		if err := emit(&tableRows{b: rec, mem: r.mem}); err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading Parquet data: %w", err)
+	}
+	return nil
+}
+
+// columnsToRead returns the indices of the columns the model's signature
+// names plus the pass-through ones, or nil (all) when that is not known.
+func (r *runner) columnsToRead(fields []arrow.Field) []int {
+	names := r.dec.Inputs.Names()
+	if r.opts.KeepAll || len(names) == 0 || !r.dec.Inputs.HasNames() {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for _, n := range r.opts.KeepColumns {
+		want[n] = true
+	}
+	var cols []int
+	for i, f := range fields {
+		if want[f.Name] {
+			cols = append(cols, i)
+		}
+	}
+	return cols
+}
+
+// spool copies stdin to an unlinked-on-return temporary file.
+func spool(src io.Reader, n *atomic.Int64) (*os.File, error) {
+	tmp, err := os.CreateTemp("", "mlship-stdin-*.parquet")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(tmp, countingReader{r: src, n: n}); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	return tmp, nil
+}
+
+// readArrow reads an Arrow IPC stream or file (told apart by the file
+// format's ARROW1 magic), slicing record batches larger than BatchRows.
+func (r *runner) readArrow(in *input, emit emitFunc) error {
+	if in.path != "-" {
+		f, err := os.Open(in.path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		var magic [6]byte
+		if _, err := io.ReadFull(f, magic[:]); err == nil && string(magic[:]) == "ARROW1" {
+			fr, err := ipc.NewFileReader(f, ipc.WithAllocator(r.mem))
+			if err != nil {
+				return fmt.Errorf("not a readable Arrow IPC file: %w", err)
+			}
+			defer fr.Close()
+			for i := 0; i < fr.NumRecords(); i++ {
+				rec, err := fr.RecordBatch(i)
+				if err != nil {
+					return fmt.Errorf("Arrow IPC record batch %d: %w", i, err)
+				}
+				r.bytesRead.Add(in.size / int64(max(fr.NumRecords(), 1)))
+				if err := r.emitSliced(rec, emit); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	src, err := r.open(in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	sr, err := ipc.NewReader(bufio.NewReaderSize(src, 1<<20), ipc.WithAllocator(r.mem))
+	if err != nil {
+		return fmt.Errorf("not a readable Arrow IPC stream or file: %w", err)
+	}
+	defer sr.Release()
+	for sr.Next() {
+		if err := r.emitSliced(sr.RecordBatch(), emit); err != nil {
+			return err
+		}
+	}
+	if err := sr.Err(); err != nil {
+		return fmt.Errorf("reading the Arrow IPC stream: %w", err)
+	}
+	return nil
+}
+
+// emitSliced emits rec in slices of at most BatchRows rows. rec belongs
+// to its reader; the slices hold their own references.
+func (r *runner) emitSliced(rec columnar.Batch, emit emitFunc) error {
+	n := rec.NumRows()
+	step := int64(r.opts.BatchRows)
+	for off := int64(0); off < n; off += step {
+		if err := emit(&tableRows{b: rec.NewSlice(off, min(off+step, n)), mem: r.mem}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readCSV reads a CSV file with a header row as a stream of records.
+func (r *runner) readCSV(in *input, emit emitFunc) error {
+	src, err := r.open(in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	cr := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = false
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("the CSV file is empty: it needs a header row naming the columns")
+	}
+	if err != nil {
+		return fmt.Errorf("reading the CSV header: %w", err)
+	}
+	chunk := &csvRows{header: header}
+	flush := func() error {
+		if len(chunk.records) == 0 {
+			return nil
+		}
+		c := chunk
+		chunk = &csvRows{header: header}
+		return emit(c)
+	}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			if r.opts.OnError == OnErrorFail {
+				return fmt.Errorf("line %d: %w", pe.Line, pe.Err)
+			}
+			// The rest of the line is unreadable: a row that scores as
+			// bad, so it is counted (and nulled) like any other.
+			if chunk.bad == nil {
+				chunk.bad = map[int]string{}
+			}
+			chunk.bad[len(chunk.records)] = pe.Err.Error()
+			rec, line = []string{}, pe.StartLine
+		} else if err != nil {
+			return err
+		} else if len(rec) > len(header) {
+			reason := fmt.Sprintf("expected %d fields, saw %d", len(header), len(rec))
+			if r.opts.OnError == OnErrorFail {
+				return fmt.Errorf("line %d: %s", line, reason)
+			}
+			if chunk.bad == nil {
+				chunk.bad = map[int]string{}
+			}
+			chunk.bad[len(chunk.records)] = reason
+			rec = []string{}
+		}
+		chunk.records = append(chunk.records, rec)
+		chunk.lines = append(chunk.lines, line)
+		if len(chunk.records) >= r.opts.BatchRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// readJSONL reads one JSON object per line; blank lines are skipped.
+func (r *runner) readJSONL(in *input, emit emitFunc) error {
+	src, err := r.open(in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	br := bufio.NewReaderSize(src, 1<<20)
+	chunk := &jsonlRows{}
+	lineNo := 0
+	for {
+		line, err := readLine(br)
+		if len(line) > 0 || err == nil {
+			lineNo++
+		}
+		if errors.Is(err, errLongLine) {
+			return fmt.Errorf("line %d: longer than %d MiB", lineNo, maxLine>>20)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			var reason string
+			switch {
+			case !json.Valid(t):
+				reason = "not valid JSON"
+			case t[0] != '{':
+				reason = "not a JSON object (each line must be one record: {\"column\": value, ...})"
+			}
+			if reason != "" {
+				if r.opts.OnError == OnErrorFail {
+					return fmt.Errorf("line %d: %s", lineNo, reason)
+				}
+				if chunk.bad == nil {
+					chunk.bad = map[int]string{}
+				}
+				chunk.bad[len(chunk.lines)] = reason
+				t = []byte("{}")
+			}
+			chunk.lines = append(chunk.lines, bytes.Clone(t))
+			chunk.lineNos = append(chunk.lineNos, lineNo)
+			if len(chunk.lines) >= r.opts.BatchRows {
+				if err := emit(chunk); err != nil {
+					return err
+				}
+				chunk = &jsonlRows{}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(chunk.lines) > 0 {
+		return emit(chunk)
+	}
+	return nil
+}
+
+var errLongLine = errors.New("line too long")
+
+// readLine returns the next line without its newline, io.EOF after the
+// last one.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		part, err := br.ReadSlice('\n')
+		buf = append(buf, part...)
+		if len(buf) > maxLine {
+			return nil, errLongLine
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == nil {
+			return bytes.TrimRight(buf, "\r\n"), nil
+		}
+		return buf, err
+	}
+}
+
+// readJSON decodes a whole MLflow request body (the format of
+// `mlflow models predict -t json`): it cannot be streamed, so the file is
+// read at once and its rows are then scored in batches.
+func (r *runner) readJSON(in *input, emit emitFunc) error {
+	src, err := r.open(in)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(src)
+	src.Close()
+	if err != nil {
+		return err
+	}
+	req, err := r.dec.DecodeJSON(body)
+	if err != nil {
+		return err
+	}
+	if len(req.Warnings) > 0 {
+		for _, w := range req.Warnings {
+			r.log.Warn(w)
+		}
+	}
+	defer req.Release()
+	var keep columnar.Batch
+	if r.keeping() {
+		k, err := r.keepDec.DecodeJSON(body)
+		if err != nil {
+			return err
+		}
+		keep = unstamp(k.Batch)
+		defer keep.Release()
+	}
+	n := req.Batch.NumRows()
+	if !columnar.IsBatched(req.Batch) || n == 0 {
+		req.Batch.Retain()
+		if keep != nil {
+			keep.Retain()
+		}
+		return emit(&requestRows{req: &scoring.Request{Form: req.Form, Batch: req.Batch, Params: req.Params}, keep: keep, mem: r.mem})
+	}
+	step := int64(r.opts.BatchRows)
+	for off := int64(0); off < n; off += step {
+		end := min(off+step, n)
+		rr := &requestRows{req: &scoring.Request{Form: req.Form, Batch: req.Batch.NewSlice(off, end), Params: req.Params}, mem: r.mem}
+		if keep != nil {
+			rr.keep = keep.NewSlice(off, end)
+		}
+		if err := emit(rr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
