@@ -12,7 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+
 	"github.com/mlship/mlship/columnar"
+	"github.com/mlship/mlship/serve/scoring"
 )
 
 // TestRoundTripFormats scores the same rows from every input format into
@@ -453,5 +459,57 @@ func TestEmptyInput(t *testing.T) {
 	defer b.Release()
 	if b.NumRows() != 0 || b.Schema().NumFields() != 1 || b.Schema().Field(0).Name != "y" {
 		t.Errorf("empty output is %s with %d rows, want the signature's y and no rows", b.Schema(), b.NumRows())
+	}
+}
+
+// TestParquetProjection: only the signature's and the kept columns are
+// read, found by name even behind nested (list) columns.
+func TestParquetProjection(t *testing.T) {
+	dir := t.TempDir()
+	base := table(t, 0, 50)
+	defer base.Release()
+	lb := array.NewFixedSizeListBuilder(memory.DefaultAllocator, 3, arrow.PrimitiveTypes.Float32)
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	for i := 0; i < 50; i++ {
+		lb.Append(true)
+		for k := 0; k < 3; k++ {
+			lb.ValueBuilder().(*array.Float32Builder).Append(float32(i + k))
+		}
+		sb.Append(fmt.Sprintf("name-%d", i))
+	}
+	emb, names := lb.NewArray(), sb.NewArray()
+	defer emb.Release()
+	defer names.Release()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "emb", Type: emb.DataType()}, {Name: "x", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "name", Type: arrow.BinaryTypes.String}, {Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	b := array.NewRecordBatch(schema, []arrow.Array{emb, base.Column(1), names, base.Column(0)}, 50)
+	defer b.Release()
+	in := filepath.Join(dir, "in.parquet")
+	writeParquet(t, in, 20, b)
+	out := filepath.Join(dir, "out.parquet")
+	run(t, &doubler{}, doublerModel(t), Options{Inputs: []string{in}, Output: out, KeepColumns: []string{"name"}, BatchRows: 16})
+	got := readParquet(t, out)
+	defer got.Release()
+	if got.Schema().NumFields() != 2 || got.Schema().Field(0).Name != "name" || got.Schema().Field(1).Name != "y" {
+		t.Fatalf("output schema %s, want name, y", got.Schema())
+	}
+	if s := got.Column(0).(*array.String).Value(49); s != "name-49" {
+		t.Errorf("last name %q", s)
+	}
+	if ys := float64s(t, got, "y"); ys[49] != 49.0/2 {
+		t.Errorf("last prediction %g", ys[49])
+	}
+	// The leaves read: x (1), name (2), id (3) — not emb's list leaf (0).
+	pf, err := file.OpenParquetFile(in, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	m := doublerModel(t)
+	r := &runner{opts: &Options{KeepColumns: []string{"name"}}, dec: &scoring.Decoder{Inputs: m.Signature.Inputs}}
+	if cols := r.columnsToRead(pf); fmt.Sprint(cols) != "[1 2 3]" {
+		t.Errorf("leaf columns read %v, want [1 2 3]", cols)
 	}
 }

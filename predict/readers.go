@@ -12,7 +12,6 @@ import (
 	"os"
 	"sync/atomic"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -105,11 +104,7 @@ func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) erro
 	if err != nil {
 		return fmt.Errorf("reading the Parquet schema: %w", err)
 	}
-	schema, err := fr.Schema()
-	if err != nil {
-		return fmt.Errorf("reading the Parquet schema: %w", err)
-	}
-	cols := r.columnsToRead(schema.Fields())
+	cols := r.columnsToRead(pf)
 	groups := in.rowGroups
 	if groups == nil {
 		for g := 0; g < pf.NumRowGroups(); g++ {
@@ -142,9 +137,10 @@ func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) erro
 	return nil
 }
 
-// columnsToRead returns the indices of the columns the model's signature
-// names plus the pass-through ones, or nil (all) when that is not known.
-func (r *runner) columnsToRead(fields []arrow.Field) []int {
+// columnsToRead returns the Parquet leaf columns under the top-level
+// fields the model's signature names plus the pass-through ones, or nil
+// (all) when the signature does not name its inputs.
+func (r *runner) columnsToRead(pf *file.Reader) []int {
 	names := r.dec.Inputs.Names()
 	if r.opts.KeepAll || len(names) == 0 || !r.dec.Inputs.HasNames() {
 		return nil
@@ -156,11 +152,15 @@ func (r *runner) columnsToRead(fields []arrow.Field) []int {
 	for _, n := range r.opts.KeepColumns {
 		want[n] = true
 	}
+	schema := pf.MetaData().Schema
 	var cols []int
-	for i, f := range fields {
-		if want[f.Name] {
+	for i := 0; i < schema.NumColumns(); i++ {
+		if path := schema.Column(i).ColumnPath(); len(path) > 0 && want[path[0]] {
 			cols = append(cols, i)
 		}
+	}
+	if len(cols) == 0 {
+		return nil // let the signature check name what is missing
 	}
 	return cols
 }

@@ -197,3 +197,22 @@ func TestPredictInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictExamples runs the documented examples' local scripts: the
+// sharded run covers the input exactly once, the Spark pipe returns every
+// row.
+func TestPredictExamples(t *testing.T) {
+	_, cache := testenv.ONNXRuntime(t)
+	root := testenv.RepoRoot(t)
+	for _, script := range []string{"examples/predict-sharded/run-local.sh", "examples/spark-pipe/run-local.sh"} {
+		t.Run(filepath.Dir(script), func(t *testing.T) {
+			cmd := exec.Command("bash", filepath.Join(root, script))
+			cmd.Env = append(os.Environ(), "MLSHIP_CACHE_DIR="+cache)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", script, err, out)
+			}
+			t.Logf("%s", out)
+		})
+	}
+}
