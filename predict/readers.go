@@ -273,7 +273,10 @@ func (r *runner) readCSV(in *input, emit emitFunc) error {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
+		line := 0
+		if err == nil && len(rec) > 0 {
+			line, _ = cr.FieldPos(0) // (it panics for a record it did not return)
+		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			if r.opts.OnError == OnErrorFail {

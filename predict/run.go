@@ -187,8 +187,17 @@ func (r *runner) pipeline(ctx context.Context, ins []*input, outs *outputs) (err
 		}
 	}()
 
-	g.Go(func() error {
-		defer close(jobs)
+	// readAll is set when the reader got through every input. The writer
+	// completes outputs only then: when the reader fails, jobs closes
+	// before the group cancels ctx, and the writer must not take the end
+	// of the jobs for the end of the input.
+	var readAll atomic.Bool
+	var readErr error
+	g.Go(func() (err error) {
+		defer func() {
+			readErr = err // before close: the writer may see the close first
+			close(jobs)
+		}()
 		var seq int64
 		send := func(j job) error {
 			select {
@@ -228,6 +237,7 @@ func (r *runner) pipeline(ctx context.Context, ins []*input, outs *outputs) (err
 				return err
 			}
 		}
+		readAll.Store(true)
 		return nil
 	})
 
@@ -274,17 +284,27 @@ func (r *runner) pipeline(ctx context.Context, ins []*input, outs *outputs) (err
 				}
 			}
 		}
+		if !readAll.Load() {
+			return errReadFailed // the reader's own error is the one reported
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return outs.finish()
 	})
 	err = g.Wait()
+	if errors.Is(err, errReadFailed) && readErr != nil {
+		err = readErr
+	}
 	if errors.Is(err, context.Canceled) && context.Cause(ctx) != nil {
 		err = context.Cause(ctx)
 	}
 	return err
 }
+
+// errReadFailed stops the writer when the reader failed; errgroup reports
+// the reader's error, which came first.
+var errReadFailed = errors.New("the input could not be read to the end")
 
 // emit writes one scored chunk in order.
 func (r *runner) emit(ctx context.Context, outs *outputs, res *result) error {
