@@ -14,6 +14,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/mlship/mlship/flavors"
+	"github.com/mlship/mlship/internal/ortlib"
 	"github.com/mlship/mlship/mlmodel"
 )
 
@@ -330,14 +331,7 @@ func (Flavor) Load(ctx context.Context, m *mlmodel.Model, opts flavors.LoadOptio
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	search := librarySearch{
-		Explicit:      opts.Env(EnvLibrary),
-		LDLibraryPath: opts.Env("LD_LIBRARY_PATH"),
-		SystemDirs:    defaultSystemDirs,
-		PythonDirs:    pythonSiteDirs(opts.Env),
-		CacheDir:      opts.CacheDir,
-	}
-	lib, err := ensureRuntime(search)
+	lib, err := ensureRuntime(ortlib.SearchFor(opts.Env, opts.CacheDir))
 	if err != nil {
 		return nil, err
 	}

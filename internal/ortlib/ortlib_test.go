@@ -1,4 +1,4 @@
-package onnx
+package ortlib
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// touch creates an (empty) file and its directories: findLibrary looks for
+// touch creates an (empty) file and its directories: Find looks for
 // files, it does not load them.
 func touch(t *testing.T, path string) string {
 	t.Helper()
@@ -30,47 +30,47 @@ func TestFindLibrary(t *testing.T) {
 		name string
 		// setup lays out files under root and returns the search and the
 		// path expected ("" when an error is expected).
-		setup func(t *testing.T, root string) (librarySearch, string)
+		setup func(t *testing.T, root string) (Search, string)
 		err   []string // substrings of the error
 	}{
 		{
 			name: "explicit file",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
+			setup: func(t *testing.T, root string) (Search, string) {
 				lib := touch(t, filepath.Join(root, "custom", "libonnxruntime.so.1.30.0"))
 				// Found elsewhere too: the explicit setting wins.
 				touch(t, filepath.Join(root, "ld", "libonnxruntime.so"))
-				return librarySearch{Explicit: lib, LDLibraryPath: filepath.Join(root, "ld")}, lib
+				return Search{Explicit: lib, LDLibraryPath: filepath.Join(root, "ld")}, lib
 			},
 		},
 		{
 			name: "explicit directory",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
+			setup: func(t *testing.T, root string) (Search, string) {
 				lib := touch(t, filepath.Join(root, "ort", "lib", "libonnxruntime.so.1"))
-				return librarySearch{Explicit: filepath.Join(root, "ort", "lib")}, lib
+				return Search{Explicit: filepath.Join(root, "ort", "lib")}, lib
 			},
 		},
 		{
 			name: "explicit directory without the library",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
-				touch(t, filepath.Join(root, "cache", "onnxruntime", RuntimeVersion, "libonnxruntime.so.1"))
-				return librarySearch{Explicit: root, CacheDir: filepath.Join(root, "cache")}, ""
+			setup: func(t *testing.T, root string) (Search, string) {
+				touch(t, filepath.Join(root, "cache", "onnxruntime", Version, "libonnxruntime.so.1"))
+				return Search{Explicit: root, CacheDir: filepath.Join(root, "cache")}, ""
 			},
 			// An explicit setting that is wrong is an error, not a hint.
-			err: []string{EnvLibrary, "no libonnxruntime.so"},
+			err: []string{EnvVar, "no libonnxruntime.so"},
 		},
 		{
 			name: "explicit path missing",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
-				return librarySearch{Explicit: filepath.Join(root, "nope.so")}, ""
+			setup: func(t *testing.T, root string) (Search, string) {
+				return Search{Explicit: filepath.Join(root, "nope.so")}, ""
 			},
-			err: []string{EnvLibrary, "nope.so"},
+			err: []string{EnvVar, "nope.so"},
 		},
 		{
 			name: "LD_LIBRARY_PATH",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
+			setup: func(t *testing.T, root string) (Search, string) {
 				lib := touch(t, filepath.Join(root, "b", "libonnxruntime.so"))
 				touch(t, filepath.Join(root, "site", "onnxruntime", "capi", "libonnxruntime.so.1.20.0"))
-				return librarySearch{
+				return Search{
 					LDLibraryPath: filepath.Join(root, "a") + "::" + filepath.Join(root, "b"),
 					PythonDirs:    []string{filepath.Join(root, "site")},
 				}, lib
@@ -78,26 +78,26 @@ func TestFindLibrary(t *testing.T) {
 		},
 		{
 			name: "system directory",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
+			setup: func(t *testing.T, root string) (Search, string) {
 				lib := touch(t, filepath.Join(root, "usr", "lib", "libonnxruntime.so.1"))
-				return librarySearch{SystemDirs: []string{filepath.Join(root, "usr", "local", "lib"), filepath.Join(root, "usr", "lib")}}, lib
+				return Search{SystemDirs: []string{filepath.Join(root, "usr", "local", "lib"), filepath.Join(root, "usr", "lib")}}, lib
 			},
 		},
 		{
 			name: "python site-packages",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
+			setup: func(t *testing.T, root string) (Search, string) {
 				site := filepath.Join(root, "venv", "lib", "python3.11", "site-packages")
 				lib := touch(t, filepath.Join(site, "onnxruntime", "capi", "libonnxruntime.so.1.20.0"))
 				touch(t, filepath.Join(site, "onnxruntime", "capi", "libonnxruntime_providers_shared.so"))
-				touch(t, filepath.Join(root, "cache", "onnxruntime", RuntimeVersion, "libonnxruntime.so.1"))
-				return librarySearch{PythonDirs: []string{filepath.Join(root, "empty-site"), site}, CacheDir: filepath.Join(root, "cache")}, lib
+				touch(t, filepath.Join(root, "cache", "onnxruntime", Version, "libonnxruntime.so.1"))
+				return Search{PythonDirs: []string{filepath.Join(root, "empty-site"), site}, CacheDir: filepath.Join(root, "cache")}, lib
 			},
 		},
 		{
 			name: "cache",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
-				lib := touch(t, filepath.Join(root, "cache", "onnxruntime", RuntimeVersion, "libonnxruntime.so.1"))
-				return librarySearch{
+			setup: func(t *testing.T, root string) (Search, string) {
+				lib := touch(t, filepath.Join(root, "cache", "onnxruntime", Version, "libonnxruntime.so.1"))
+				return Search{
 					LDLibraryPath: filepath.Join(root, "empty"),
 					SystemDirs:    []string{filepath.Join(root, "usr", "lib")},
 					PythonDirs:    []string{filepath.Join(root, "site")},
@@ -107,20 +107,20 @@ func TestFindLibrary(t *testing.T) {
 		},
 		{
 			name: "not found",
-			setup: func(t *testing.T, root string) (librarySearch, string) {
+			setup: func(t *testing.T, root string) (Search, string) {
 				// A directory named like the library is not the library.
 				if err := os.MkdirAll(filepath.Join(root, "ld", "libonnxruntime.so"), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				return librarySearch{LDLibraryPath: filepath.Join(root, "ld"), CacheDir: filepath.Join(root, "cache")}, ""
+				return Search{LDLibraryPath: filepath.Join(root, "ld"), CacheDir: filepath.Join(root, "cache")}, ""
 			},
-			err: []string{EnvLibrary, "scripts/provision-onnxruntime.sh", "pip install onnxruntime", filepath.Join("cache", "onnxruntime", RuntimeVersion)},
+			err: []string{EnvVar, "scripts/provision-onnxruntime.sh", "pip install onnxruntime", filepath.Join("cache", "onnxruntime", Version)},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			search, want := tc.setup(t, root)
-			got, err := findLibrary(search)
+			got, err := Find(search)
 			if tc.err != nil {
 				if err == nil {
 					t.Fatalf("found %s; want an error", got)
@@ -143,11 +143,11 @@ func TestFindLibrary(t *testing.T) {
 }
 
 // Not finding the library anywhere is a typed error callers can detect.
-func TestLibraryNotFoundError(t *testing.T) {
-	_, err := findLibrary(librarySearch{})
-	var nf *LibraryNotFoundError
+func TestNotFoundError(t *testing.T) {
+	_, err := Find(Search{})
+	var nf *NotFoundError
 	if !errors.As(err, &nf) {
-		t.Fatalf("err = %v (%T); want *LibraryNotFoundError", err, err)
+		t.Fatalf("err = %v (%T); want *NotFoundError", err, err)
 	}
 }
 
@@ -165,7 +165,7 @@ func TestPythonSiteDirs(t *testing.T) {
 		}
 	}
 	env := map[string]string{"VIRTUAL_ENV": venv, "CONDA_PREFIX": filepath.Join(root, "conda"), "HOME": filepath.Join(root, "home")}
-	dirs := pythonSiteDirs(func(k string) string { return env[k] })
+	dirs := PythonSiteDirs(func(k string) string { return env[k] })
 	iv, ic, iu := slices.Index(dirs, site), slices.Index(dirs, conda), slices.Index(dirs, user)
 	if iv < 0 || ic < 0 || iu < 0 {
 		t.Fatalf("dirs %v miss one of %s, %s, %s", dirs, site, conda, user)
