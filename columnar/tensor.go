@@ -91,9 +91,9 @@ func TensorOf(f arrow.Field, col arrow.Array) (Tensor, error) {
 	if shape == nil {
 		shape = []int64{}
 	}
-	if !isTensorElement(values.DataType()) {
+	if dt := values.DataType(); !isTensorElement(dt) {
 		values.Release()
-		return Tensor{}, fmt.Errorf("column %q: type %s cannot be a tensor element", f.Name, values.DataType())
+		return Tensor{}, fmt.Errorf("column %q: type %s cannot be a tensor element", f.Name, dt)
 	}
 	return Tensor{Shape: shape, Values: values}, nil
 }

@@ -1,6 +1,7 @@
 package columnar
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -99,5 +100,34 @@ func TestNewTensorColumnErrors(t *testing.T) {
 	}
 	if _, _, err := NewTensorColumn("x", []int64{-1, 6}, vals, true); err == nil {
 		t.Error("negative dimension accepted")
+	}
+}
+
+// A column of a type no tensor holds (a dictionary, a decimal) is an
+// error naming the type, not a use of the released values.
+func TestTensorOfUnsupportedType(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	db := array.NewDictionaryBuilder(mem, &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String})
+	defer db.Release()
+	if err := db.(*array.BinaryDictionaryBuilder).AppendString("a"); err != nil {
+		t.Fatal(err)
+	}
+	dict := db.NewArray()
+	defer dict.Release()
+	fsl := array.NewFixedSizeListBuilder(mem, 2, &arrow.Decimal128Type{Precision: 10, Scale: 2})
+	defer fsl.Release()
+	fsl.Append(true)
+	fsl.ValueBuilder().(*array.Decimal128Builder).AppendEmptyValues(2)
+	decimals := fsl.NewArray()
+	defer decimals.Release()
+	for _, col := range []arrow.Array{dict, decimals} {
+		_, err := TensorOf(arrow.Field{Name: "c", Type: col.DataType()}, col)
+		if err == nil {
+			t.Fatalf("%s: no error", col.DataType())
+		}
+		if want := "cannot be a tensor element"; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q, want one saying %q", col.DataType(), err, want)
+		}
 	}
 }

@@ -45,10 +45,19 @@ func readDeclaredShapes(path string) (declaredShapes, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err := parseDeclaredShapes(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("reading graph inputs and outputs of %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// parseDeclaredShapes reads the declarations from a model of size bytes.
+func parseDeclaredShapes(f io.ReadSeeker, size int64) (declaredShapes, error) {
 	r := &pbReader{f: f, br: bufio.NewReaderSize(f, 64<<10)}
 	out := declaredShapes{}
 	// ModelProto.graph (7) holds GraphProto.input (11) and output (12).
-	err = r.walk(st.Size(), func(num protowire.Number, typ protowire.Type, n int64) error {
+	err := r.walk(size, func(num protowire.Number, typ protowire.Type, n int64) error {
 		if num != 7 || typ != protowire.BytesType {
 			return r.skip(typ, n)
 		}
@@ -72,14 +81,14 @@ func readDeclaredShapes(path string) (declaredShapes, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading graph inputs and outputs of %s: %w", path, err)
+		return nil, err
 	}
 	return out, nil
 }
 
 // pbReader walks protobuf fields in a file without loading it.
 type pbReader struct {
-	f   *os.File
+	f   io.ReadSeeker
 	br  *bufio.Reader
 	pos int64 // file offset of the next unread byte
 }
@@ -103,8 +112,9 @@ func (r *pbReader) walk(end int64, fn func(protowire.Number, protowire.Type, int
 			if err != nil {
 				return err
 			}
-			if l > uint64(end-r.pos) {
-				return fmt.Errorf("field %d of %d bytes overruns its message", num, l)
+			// The tag and length themselves may have run past end.
+			if r.pos > end || l > uint64(end-r.pos) {
+				return fmt.Errorf("field %d of %d bytes at offset %d overruns its message", num, l, r.pos)
 			}
 			n = int64(l)
 		}

@@ -53,6 +53,8 @@ func TestReadDeclaredShapesDamaged(t *testing.T) {
 		{"truncated", good[:len(good)-3]},
 		{"overlong length", append(append([]byte{}, good...), 0x3a, 0xff, 0xff, 0x03)}, // field 7, length 65535
 		{"bad tag", []byte{0x00, 0x01}},
+		// The graph's first field has a length running past the graph.
+		{"length past the message end", []byte(":\x06Z\xdd\xdd\xdd\xdd\xdd\xdd\xdd\xdd\xdf1")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "model.onnx")

@@ -35,6 +35,9 @@ const (
 	// maxFrame bounds what a worker may send back (a runaway model must not
 	// make mlship allocate without limit).
 	maxFrame = 8 << 30
+	// frameChunk is the most a frame's payload is allocated ahead of the
+	// bytes that fill it: a header's length is a claim until they arrive.
+	frameChunk = 1 << 20
 )
 
 var magic = [4]byte{'M', 'L', 'S', 'P'}
@@ -135,8 +138,8 @@ func readFrame(r *bufio.Reader) (*frame, error) {
 	if n < 4 || n > maxFrame {
 		return nil, fmt.Errorf("bad frame length %d from the worker", n)
 	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
+	payload, err := readPayload(r, int(n))
+	if err != nil {
 		return nil, err
 	}
 	jl := int(binary.LittleEndian.Uint32(payload))
@@ -146,6 +149,28 @@ func readFrame(r *bufio.Reader) (*frame, error) {
 	return &frame{kind: head[4], meta: payload[4 : 4+jl], payload: payload, bufOff: 4 + jl}, nil
 }
 
+// readPayload reads n bytes into a buffer that starts at frameChunk and
+// doubles as they arrive, so a corrupt header claiming gigabytes costs
+// frameChunk, or twice what the worker actually sent. (Frames up to
+// frameChunk, most of them, are read as before: one allocation.)
+func readPayload(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, frameChunk))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = append(make([]byte, 0, min(n, 2*cap(buf))), buf...)
+		}
+		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("frame of %d bytes from the worker ends after %d: %w", n, len(buf), err)
+		}
+	}
+	return buf, nil
+}
+
 // buffers splits a frame's payload per the columns' buffer lengths.
 func (f *frame) buffers(cols []colMeta) ([][][]byte, error) {
 	out := make([][][]byte, len(cols))
@@ -153,7 +178,7 @@ func (f *frame) buffers(cols []colMeta) ([][][]byte, error) {
 	for i, c := range cols {
 		for _, n := range c.Buffers {
 			off = align(off)
-			if n < 0 || off+n > len(f.payload) {
+			if n < 0 || n > len(f.payload)-off {
 				return nil, fmt.Errorf("column %q: buffer runs past the frame", c.Name)
 			}
 			out[i] = append(out[i], f.payload[off:off+n])
@@ -404,6 +429,9 @@ func decodeResult(f *frame) (columnar.Batch, error) {
 	if err := json.Unmarshal(f.meta, &rm); err != nil {
 		return nil, fmt.Errorf("bad result metadata from the worker: %w", err)
 	}
+	if rm.Rows < 0 {
+		return nil, fmt.Errorf("bad result metadata from the worker: %d rows", rm.Rows)
+	}
 	bufs, err := f.buffers(rm.Columns)
 	if err != nil {
 		return nil, err
@@ -454,7 +482,10 @@ func decodeResult(f *frame) (columnar.Batch, error) {
 }
 
 func decodeValues(c colMeta, bufs [][]byte) (arrow.Array, error) {
-	n := int(columnar.ShapeSize(c.Shape))
+	n, err := valueCount(c.Shape)
+	if err != nil {
+		return nil, err
+	}
 	var valid *memory.Buffer
 	nulls := 0
 	if c.Validity {
@@ -486,7 +517,7 @@ func decodeValues(c colMeta, bufs [][]byte) (arrow.Array, error) {
 			}
 		}
 		if len(bufs) != 1 || len(bufs[0]) != n*size {
-			return nil, fmt.Errorf("buffer of %d bytes for %d values of %d bytes", len(bufs[0]), n, size)
+			return nil, fmt.Errorf("%d buffers of %v bytes for %d values of %d bytes", len(bufs), bufLens(bufs), n, size)
 		}
 		buffers = []*memory.Buffer{valid, memory.NewBufferBytes(bufs[0])}
 	case "bool":
@@ -506,8 +537,11 @@ func decodeValues(c colMeta, bufs [][]byte) (arrow.Array, error) {
 			return nil, errors.New("bad string buffers")
 		}
 		offs := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(bufs[0]))), n+1)
+		if offs[0] < 0 || int(offs[0]) > len(bufs[1]) {
+			return nil, errors.New("bad string offsets")
+		}
 		for i := 0; i < n; i++ {
-			if offs[i] < 0 || offs[i] > offs[i+1] || int(offs[i+1]) > len(bufs[1]) {
+			if offs[i] > offs[i+1] || int(offs[i+1]) > len(bufs[1]) {
 				return nil, errors.New("bad string offsets")
 			}
 		}
@@ -522,6 +556,28 @@ func decodeValues(c colMeta, bufs [][]byte) (arrow.Array, error) {
 	d := array.NewData(dt, n, buffers, nil, nulls, 0)
 	defer d.Release()
 	return array.MakeFromData(d), nil
+}
+
+// valueCount is the number of values of a tensor of shape: dimensions are
+// not negative, and no tensor holds more values than a frame has bytes
+// (which also keeps byte counts from overflowing).
+func valueCount(shape []int64) (int, error) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > maxFrame/d) {
+			return 0, fmt.Errorf("bad shape %v", shape)
+		}
+		n *= d
+	}
+	return int(n), nil
+}
+
+func bufLens(bufs [][]byte) []int {
+	out := make([]int, len(bufs))
+	for i, b := range bufs {
+		out[i] = len(b)
+	}
+	return out
 }
 
 // formOf reads the request form scoring put on the batch: "dataframe"

@@ -16,13 +16,26 @@ import (
 // signature applies as for JSON tables (required columns, order); column
 // types are the client's own, converted by the flavor as it converts JSON
 // numbers. Params cannot be carried.
-func (d *Decoder) DecodeArrow(body []byte) (*Request, error) {
-	r, err := ipc.NewReader(bytes.NewReader(body), ipc.WithAllocator(d.mem()))
+//
+// The body is untrusted and arrow-go trusts what a stream says of itself,
+// so it reads through arrowMessages and arrowAllocator (see them), rows
+// are bounded, and every column is validated: flavors index into the
+// buffers.
+func (d *Decoder) DecodeArrow(body []byte) (req *Request, err error) {
+	mem := newArrowAllocator(d.mem(), len(body))
+	defer func() {
+		if err != nil {
+			mem.freeLeaked()
+		}
+	}()
+	// On error the reader has released its message reader.
+	r, err := ipc.NewReaderFromMessageReader(newArrowMessages(body, mem), ipc.WithAllocator(mem))
 	if err != nil {
-		return nil, badRequest("Invalid Arrow IPC stream: %v", err)
+		return nil, arrowError(err)
 	}
 	defer r.Release()
 	var batches []columnar.Batch
+	var rows int64
 	defer func() {
 		for _, b := range batches {
 			b.Release()
@@ -34,9 +47,15 @@ func (d *Decoder) DecodeArrow(body []byte) (*Request, error) {
 			break
 		}
 		if err != nil {
+			return nil, arrowError(err)
+		}
+		if rows += rec.NumRows(); rows > mem.maxRows() {
+			return nil, badRequest("Invalid Arrow IPC stream: more than %d rows, more than its size can hold", mem.maxRows())
+		}
+		rec, err = validBatch(rec)
+		if err != nil {
 			return nil, badRequest("Invalid Arrow IPC stream: %v", err)
 		}
-		rec.Retain()
 		batches = append(batches, rec)
 	}
 	var b columnar.Batch
