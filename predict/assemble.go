@@ -112,8 +112,7 @@ func concatLoose(r *runner, pieces []columnar.Batch) (columnar.Batch, error) {
 // unnamed column of a model that returns an array.
 func (r *runner) named(out columnar.Batch, form scoring.Form, format Format) (columnar.Batch, error) {
 	if format == JSON && !r.keeping() {
-		out.Retain()
-		return withKind(out, form), nil
+		return withKind(nullableElems(out), form), nil
 	}
 	fields := out.Schema().Fields()
 	for _, f := range fields {
@@ -142,9 +141,63 @@ func (r *runner) named(out columnar.Batch, form scoring.Form, format Format) (co
 		case len(fields) == 1 && (name == "0" || name == ""):
 			name = "prediction"
 		}
-		nf[i] = arrow.Field{Name: name, Type: f.Type, Nullable: true}
+		nf[i] = arrow.Field{Name: name, Type: withNullableElems(f.Type), Nullable: true}
 	}
-	return array.NewRecordBatch(arrow.NewSchema(nf, nil), out.Columns(), out.NumRows()), nil
+	b := nullableElems(out)
+	defer b.Release()
+	return array.NewRecordBatch(arrow.NewSchema(nf, nil), b.Columns(), b.NumRows()), nil
+}
+
+// nullableElems gives b's tensor columns (fixed-size lists, whose elements
+// the flavors declare non-nullable) nullable elements, relabelling the
+// same buffers. A bad row written with --on-error null keeps its tensor's
+// length with null elements (see nullColumn), which only a nullable
+// element can hold: Parquet writes a non-nullable one as required and the
+// rows after it lose their alignment. The null rows of a run's first
+// batch take the signature's types, which have nullable elements too, so
+// both agree. Field names and metadata are kept.
+func nullableElems(b columnar.Batch) columnar.Batch {
+	fields := append([]arrow.Field{}, b.Schema().Fields()...)
+	cols := make([]arrow.Array, len(fields))
+	for i, f := range fields {
+		fields[i].Type = withNullableElems(f.Type)
+		data := relabel(b.Column(i).Data(), fields[i].Type)
+		cols[i] = array.MakeFromData(data)
+		data.Release()
+	}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	var md *arrow.Metadata
+	if b.Schema().HasMetadata() {
+		m := b.Schema().Metadata()
+		md = &m
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, md), cols, b.NumRows())
+}
+
+// withNullableElems is t with the elements of every fixed-size list level
+// nullable, as schemaOf builds tensor types.
+func withNullableElems(t arrow.DataType) arrow.DataType {
+	fsl, ok := t.(*arrow.FixedSizeListType)
+	if !ok {
+		return t
+	}
+	return arrow.FixedSizeListOf(fsl.Len(), withNullableElems(fsl.Elem()))
+}
+
+// relabel is d with type t, which has d's layout.
+func relabel(d arrow.ArrayData, t arrow.DataType) arrow.ArrayData {
+	fsl, ok := t.(*arrow.FixedSizeListType)
+	if !ok {
+		d.Retain()
+		return d
+	}
+	child := relabel(d.Children()[0], fsl.Elem())
+	defer child.Release()
+	return array.NewData(t, d.Len(), d.Buffers(), []arrow.ArrayData{child}, d.NullN(), d.Offset())
 }
 
 // withKind records on a JSON-bound batch how MLflow would shape it, as the

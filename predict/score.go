@@ -51,7 +51,7 @@ func (r *runner) score(ctx context.Context, j job) *result {
 				res.err = r.located(j, -1, err)
 				return res
 			}
-			if r.structural(j) {
+			if r.structural(j, good) {
 				res.err = fmt.Errorf("%s: %w", j.in.name(), err)
 				return res
 			}
@@ -285,14 +285,25 @@ func (r *runner) firstFailure(ctx context.Context, j job, idx []int) error {
 
 // structural reports whether the input's columns cannot make a request at
 // all (a required column missing): no row is to blame, so it is never a
-// bad row, whatever --on-error says.
-func (r *runner) structural(j job) bool {
+// bad row, whatever --on-error says. A request of no rows tells only for
+// inputs whose columns come before their rows (CSV, Arrow, Parquet): JSON
+// lines carry their columns in each row, and a tensor column with no rows
+// has no shape. So it is structural only when no row of idx decodes alone
+// either.
+func (r *runner) structural(j job, idx []int) bool {
 	req, err := j.src.decode(r.dec, []int{})
-	if err != nil {
-		return true
+	if err == nil {
+		req.Release()
+		return false
 	}
-	req.Release()
-	return false
+	for _, i := range idx {
+		one, err := j.src.decode(r.dec, []int{i})
+		if err == nil {
+			one.Release()
+			return false
+		}
+	}
+	return true
 }
 
 // isDataError reports whether a decode error is about the values sent

@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -175,12 +176,56 @@ func (j *jsonlRows) decode(d *scoring.Decoder, idx []int) (*scoring.Request, err
 
 func (j *jsonlRows) passThrough(d *scoring.Decoder, names []string, all bool, idx []int) (columnar.Batch, error) {
 	req, err := d.DecodeJSON(j.body(idx))
+	if err != nil && !all {
+		// A column that is not kept need not make an Arrow column (lists
+		// of several lengths in a bad row kept with --on-error null, mixed
+		// types): decode the kept keys alone, as CSV does.
+		req, err = d.DecodeJSON(j.projected(idx, names))
+	}
 	if err != nil {
 		return nil, err
 	}
 	b := unstamp(req.Batch)
 	defer b.Release()
 	return selectColumns(b, names, all)
+}
+
+// projected is body(idx) with each line cut down to the keys in names.
+// Every line is a JSON object (the reader puts {} for one that is not).
+func (j *jsonlRows) projected(idx []int, names []string) []byte {
+	n := len(j.lines)
+	if idx != nil {
+		n = len(idx)
+	}
+	keys := make([][]byte, len(names))
+	for k, name := range names {
+		keys[k], _ = json.Marshal(name)
+	}
+	buf := []byte(`{"dataframe_records": [`)
+	for i := 0; i < n; i++ {
+		var obj map[string]json.RawMessage
+		_ = json.Unmarshal(j.lines[j.at(idx, i)], &obj)
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '{')
+		first := true
+		for k, name := range names {
+			v, ok := obj[name]
+			if !ok {
+				continue
+			}
+			if !first {
+				buf = append(buf, ',')
+			}
+			first = false
+			buf = append(buf, keys[k]...)
+			buf = append(buf, ':')
+			buf = append(buf, v...)
+		}
+		buf = append(buf, '}')
+	}
+	return append(buf, "]}"...)
 }
 
 // --- MLflow JSON request (one whole file) -------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provisions what mlship needs on a Debian machine with Go installed.
 #   scripts/setup.sh run    # the ONNX Runtime library (for `make run`)
-#   scripts/setup.sh test   # plus Debian packages the test suite uses
+#   scripts/setup.sh test   # plus Debian packages the test suite uses and
+#                           # DuckDB (npm) for reading outputs back
 # Safe to run repeatedly: it only installs what is missing.
 set -euo pipefail
 mode="${1:-run}"
@@ -28,10 +29,20 @@ if [[ "$mode" == "test" ]]; then
   apt_pkgs+=(python3-flask gunicorn python3-yaml)
 fi
 
+# Node.js and npm install DuckDB, the independent reader predict's tests
+# check outputs with. Checked by command, not package: a NodeSource nodejs
+# (which bundles npm) serves as well as Debian's nodejs + npm.
+cmd_pkgs=()
+if [[ "$mode" == "test" ]]; then
+  command -v node >/dev/null 2>&1 || cmd_pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || cmd_pkgs+=(npm)
+fi
+
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+missing+=("${cmd_pkgs[@]}")
 if ((${#missing[@]})); then
   sudo=""
   if [[ $(id -u) -ne 0 ]]; then
@@ -48,3 +59,8 @@ if ((${#missing[@]})); then
 fi
 
 "$here/provision-onnxruntime.sh"
+
+if [[ "$mode" == "test" ]]; then
+  "$here/provision-duckdb.sh" ||
+    echo "setup: DuckDB is not provisioned; the tests that read outputs back with it will say so" >&2
+fi

@@ -1,7 +1,8 @@
 // Package testenv locates what tests need outside the repository: the shared
-// test data beside the clone and native runtimes. Under CI (CI=true) a
-// missing requirement fails the test instead of skipping it, so core paths
-// cannot silently go untested.
+// test data beside the clone, native runtimes, and DuckDB (an independent
+// reader of the files predict writes). Under CI (CI=true) a missing
+// requirement fails the test instead of skipping it, so core paths cannot
+// silently go untested.
 package testenv
 
 import (
