@@ -64,6 +64,9 @@ var Layering = Policy{
 		// echo types stay at the HTTP edge (STYLE.md §4.10): codecs in
 		// serve/scoring take plain Go and Arrow values.
 		{Pkg: "github.com/labstack/echo/v4/...", By: []string{"serve"}},
+		// Cloud SDKs stay in their deployer (STYLE.md §4.9); the CLI builds
+		// the credential, since it is the one place that reads the environment.
+		{Pkg: "github.com/Azure/azure-sdk-for-go/...", By: []string{"pack/azureml/...", "internal/cli/..."}},
 		// Only the CLI reads flags.
 		{Pkg: "github.com/spf13/cobra/...", By: []string{"internal/cli/...", "cmd/..."}},
 		{Pkg: "github.com/spf13/pflag/...", By: []string{"internal/cli/...", "cmd/..."}},
