@@ -83,7 +83,7 @@ func doublerModel(t *testing.T) *mlmodel.Model {
 }
 
 // table is n rows of (id, x) with x = id/4 (so predictions are id/2).
-func table(t *testing.T, from, n int) columnar.Batch {
+func table(t testing.TB, from, n int) columnar.Batch {
 	t.Helper()
 	ids := array.NewInt64Builder(memory.DefaultAllocator)
 	xs := array.NewFloat64Builder(memory.DefaultAllocator)
@@ -125,7 +125,7 @@ func writeParquet(t *testing.T, path string, rowGroup int64, batches ...columnar
 	}
 }
 
-func writeArrow(t *testing.T, path string, asFile bool, batches ...columnar.Batch) {
+func writeArrow(t testing.TB, path string, asFile bool, batches ...columnar.Batch) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {

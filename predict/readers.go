@@ -12,7 +12,6 @@ import (
 	"os"
 	"sync/atomic"
 
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -179,41 +178,22 @@ func spool(src io.Reader, n *atomic.Int64) (*os.File, error) {
 	return tmp, nil
 }
 
-// readArrow reads an Arrow IPC stream or file (told apart by the file
-// format's ARROW1 magic), slicing record batches larger than BatchRows.
+// arrowBudget bounds what the Arrow IPC reader may hold at once: a record
+// batch as large as this would not be scored in bounded memory anyway,
+// and a file claiming more (a corrupt length, a compression bomb) gets an
+// error instead of exhausting memory.
+const arrowBudget = 4 << 30
+
+// readArrow reads an Arrow IPC stream or file (a file holds a stream after
+// its magic, which is how both are read: in order, from the start, so
+// stdin works too), slicing record batches larger than BatchRows.
 func (r *runner) readArrow(in *input, emit emitFunc) error {
-	if in.path != "-" {
-		f, err := os.Open(in.path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		var magic [6]byte
-		if _, err := io.ReadFull(f, magic[:]); err == nil && string(magic[:]) == "ARROW1" {
-			fr, err := ipc.NewFileReader(f, ipc.WithAllocator(r.mem))
-			if err != nil {
-				return fmt.Errorf("not a readable Arrow IPC file: %w", err)
-			}
-			defer fr.Close()
-			for i := 0; i < fr.NumRecords(); i++ {
-				rec, err := fr.RecordBatch(i)
-				if err != nil {
-					return fmt.Errorf("Arrow IPC record batch %d: %w", i, err)
-				}
-				r.bytesRead.Add(in.size / int64(max(fr.NumRecords(), 1)))
-				if err := r.emitSliced(rec, emit); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}
 	src, err := r.open(in)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	sr, err := ipc.NewReader(bufio.NewReaderSize(src, 1<<20), ipc.WithAllocator(r.mem))
+	sr, err := scoring.NewArrowStreamReader(src, r.mem, arrowBudget)
 	if err != nil {
 		return fmt.Errorf("not a readable Arrow IPC stream or file: %w", err)
 	}
@@ -224,7 +204,7 @@ func (r *runner) readArrow(in *input, emit emitFunc) error {
 		}
 	}
 	if err := sr.Err(); err != nil {
-		return fmt.Errorf("reading the Arrow IPC stream: %w", err)
+		return fmt.Errorf("reading Arrow IPC data: %w", err)
 	}
 	return nil
 }
@@ -232,6 +212,13 @@ func (r *runner) readArrow(in *input, emit emitFunc) error {
 // emitSliced emits rec in slices of at most BatchRows rows. rec belongs
 // to its reader; the slices hold their own references.
 func (r *runner) emitSliced(rec columnar.Batch, emit emitFunc) error {
+	// An IPC file's buffers are whatever the file says: check them before
+	// a flavor reads them, as the server checks Arrow request bodies.
+	rec, err := scoring.ValidBatch(rec)
+	if err != nil {
+		return fmt.Errorf("malformed Arrow IPC data: %w", err)
+	}
+	defer rec.Release()
 	n := rec.NumRows()
 	step := int64(r.opts.BatchRows)
 	for off := int64(0); off < n; off += step {

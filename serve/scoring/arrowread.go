@@ -586,3 +586,13 @@ func arrowError(err error) error {
 	}
 	return badRequest("Invalid Arrow IPC stream: %v", err)
 }
+
+// ValidBatch checks a record batch read from an Arrow source the caller
+// does not control (an IPC file given to mlship predict) as DecodeArrow
+// checks request bodies: every column's buffers must hold what its length
+// and offsets claim, since flavors index into them (ONNX Runtime reads the
+// value buffer directly). It returns the batch to use (rec itself, or a
+// copy with null-type columns in canonical form; release it) or an error.
+func ValidBatch(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	return validBatch(rec)
+}
