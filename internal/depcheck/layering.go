@@ -55,6 +55,7 @@ var Layering = Policy{
 		// Test helpers stay out of binaries: only _test.go files, which the
 		// graph leaves out, may import them.
 		{Pkg: "flavors/flavortest"},
+		{Pkg: "pack/azureml/azuremltest"},
 		{Pkg: "internal/testenv"},
 		{Pkg: "internal/depcheck"},
 		// cgo stays inside the flavor that needs it (STYLE.md §4.9).

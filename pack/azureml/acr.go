@@ -18,8 +18,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // ACRUsername is the user name that goes with an ACR refresh token, as
@@ -61,7 +59,10 @@ type ACROptions struct {
 	Transport http.RoundTripper
 }
 
-var _ authn.ContextAuthenticator = (*ACRAuthenticator)(nil)
+var (
+	_ authn.ContextAuthenticator = (*ACRAuthenticator)(nil)
+	_ authn.Keychain             = (*ACRAuthenticator)(nil)
+)
 
 // NewACRAuthenticator returns an authenticator for registry reg (for
 // example "myacr.azurecr.io"). The exchange goes over https, or plain http
@@ -77,6 +78,16 @@ func NewACRAuthenticator(reg name.Registry, cred azcore.TokenCredential, opts AC
 	}
 	return &ACRAuthenticator{reg: reg, cred: cred, tenant: opts.Tenant, scope: scope,
 		client: &http.Client{Transport: tr, Timeout: time.Minute}}
+}
+
+// Resolve implements authn.Keychain: the authenticator for its own
+// registry, anonymous access elsewhere (a public base image). It lets a
+// publisher that takes a keychain (pack.Registry) push to ACR.
+func (a *ACRAuthenticator) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if r.RegistryStr() == a.reg.RegistryStr() {
+		return a, nil
+	}
+	return authn.Anonymous, nil
 }
 
 // Authorization implements authn.Authenticator.
@@ -100,7 +111,7 @@ func (a *ACRAuthenticator) AuthorizationContext(ctx context.Context) (*authn.Aut
 }
 
 // exchangeURL is https://<registry>/oauth2/exchange.
-func (a *ACRAuthenticator) exchangeURL() (string, error) {
+func (a *ACRAuthenticator) exchangeURL() string {
 	scheme := a.reg.Scheme()
 	host := a.reg.RegistryStr()
 	if scheme == "http" {
@@ -112,7 +123,7 @@ func (a *ACRAuthenticator) exchangeURL() (string, error) {
 			scheme = "https" // never send an AAD token in the clear
 		}
 	}
-	return scheme + "://" + host + "/oauth2/exchange", nil
+	return scheme + "://" + host + "/oauth2/exchange"
 }
 
 // exchange trades an AAD access token for an ACR refresh token.
@@ -121,10 +132,7 @@ func (a *ACRAuthenticator) exchange(ctx context.Context) (string, time.Time, err
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("acr %s: getting an Azure AD token: %w", a.reg.RegistryStr(), err)
 	}
-	u, err := a.exchangeURL()
-	if err != nil {
-		return "", time.Time{}, err
-	}
+	u := a.exchangeURL()
 	form := url.Values{
 		"grant_type":   {"access_token"},
 		"service":      {a.reg.RegistryStr()},
@@ -218,22 +226,4 @@ func ACRLoginServer(registry string) (string, error) {
 		return "", fmt.Errorf("registry %q: %w", registry, err)
 	}
 	return r, nil
-}
-
-// Push writes img to ref (for example "myacr.azurecr.io/mlship/iris:v1")
-// with auth and returns the pushed image's digest reference, which is what
-// a deployment should name. transport may be nil.
-func Push(ctx context.Context, img v1.Image, ref name.Reference, auth authn.Authenticator, transport http.RoundTripper) (name.Digest, error) {
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
-	if transport != nil {
-		opts = append(opts, remote.WithTransport(transport))
-	}
-	if err := remote.Write(ref, img, opts...); err != nil {
-		return name.Digest{}, fmt.Errorf("pushing %s: %w", ref, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return name.Digest{}, err
-	}
-	return ref.Context().Digest(d.String()), nil
 }

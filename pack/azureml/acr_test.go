@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -88,7 +89,7 @@ func TestACRExchangeErrors(t *testing.T) {
 
 func TestACRExchangeNeverInTheClear(t *testing.T) {
 	reg, _ := name.NewRegistry("myacr.azurecr.io", name.Insecure)
-	u, _ := NewACRAuthenticator(reg, &staticCredential{}, ACROptions{}).exchangeURL()
+	u := NewACRAuthenticator(reg, &staticCredential{}, ACROptions{}).exchangeURL()
 	if u != "https://myacr.azurecr.io/oauth2/exchange" {
 		t.Error(u)
 	}
@@ -117,5 +118,18 @@ func TestJWTExpiry(t *testing.T) {
 	}
 	if !jwtExpiry("opaque").IsZero() {
 		t.Error("opaque token has an expiry")
+	}
+}
+
+func TestACRKeychain(t *testing.T) {
+	reg, _ := name.NewRegistry("myacr.azurecr.io")
+	a := NewACRAuthenticator(reg, &staticCredential{}, ACROptions{})
+	own, _ := name.NewRepository("myacr.azurecr.io/mlship/iris")
+	other, _ := name.NewRepository("docker.io/library/debian")
+	if got, err := a.Resolve(own); err != nil || got != a {
+		t.Errorf("own registry: %v %v", got, err)
+	}
+	if got, err := a.Resolve(other); err != nil || got != authn.Anonymous {
+		t.Errorf("other registry: %v %v", got, err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mlship/mlship/pack/azureml/azuremltest"
 )
 
 const testImage = "mlshiptest.azurecr.io/mlship/iris@sha256:4f5b1f2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff"
@@ -17,9 +19,9 @@ var reVersion = regexp.MustCompile(`versions/[0-9a-f]{16}$`)
 
 // calls is the fake's call log with the environment version (a content
 // digest) written as V.
-func calls(f *fakeARM) []string {
+func calls(f *azuremltest.ARM) []string {
 	var out []string
-	for _, c := range f.callLog() {
+	for _, c := range f.Calls() {
 		out = append(out, reVersion.ReplaceAllString(c, "versions/V"))
 	}
 	return out
@@ -44,8 +46,7 @@ func seq(parts ...any) []string {
 }
 
 func TestDeployCreatesEndpoint(t *testing.T) {
-	f := newFakeARM(t)
-	c := f.client(t)
+	f, c := newFake(t)
 	res, err := c.Deploy(t.Context(), Spec{
 		Endpoint:              "iris-ep",
 		Image:                 testImage,
@@ -88,10 +89,10 @@ func TestDeployCreatesEndpoint(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{
 		"location":   "westeurope",
 		"properties": map[string]any{"authMode": "Key"},
-	}, f.body("PUT onlineEndpoints/iris-ep", 0)); diff != "" {
+	}, f.Body("PUT onlineEndpoints/iris-ep", 0)); diff != "" {
 		t.Errorf("endpoint create body (-want +got):\n%s", diff)
 	}
-	traffic := f.body("PUT onlineEndpoints/iris-ep", 1)
+	traffic := f.Body("PUT onlineEndpoints/iris-ep", 1)
 	if diff := cmp.Diff(map[string]any{"blue": 100.0}, traffic["properties"].(map[string]any)["traffic"]); diff != "" {
 		t.Errorf("traffic (-want +got):\n%s", diff)
 	}
@@ -99,7 +100,7 @@ func TestDeployCreatesEndpoint(t *testing.T) {
 		t.Error("a read-only field was sent back")
 	}
 
-	envs := f.body("PUT environments/mlship-iris-ep/versions/"+res.EnvironmentID[strings.LastIndex(res.EnvironmentID, "/")+1:], 0)
+	envs := f.Body("PUT environments/mlship-iris-ep/versions/"+res.EnvironmentID[strings.LastIndex(res.EnvironmentID, "/")+1:], 0)
 	route := func(p string) map[string]any { return map[string]any{"path": p, "port": 8080.0} }
 	if diff := cmp.Diff(map[string]any{
 		"image":  testImage,
@@ -111,7 +112,7 @@ func TestDeployCreatesEndpoint(t *testing.T) {
 		t.Errorf("environment (-want +got):\n%s", diff)
 	}
 
-	dep := f.body("PUT onlineEndpoints/iris-ep/deployments/blue", 0)
+	dep := f.Body("PUT onlineEndpoints/iris-ep/deployments/blue", 0)
 	if diff := cmp.Diff(map[string]any{"name": "Default", "capacity": 2.0}, dep["sku"]); diff != "" {
 		t.Errorf("sku (-want +got):\n%s", diff)
 	}
@@ -158,9 +159,8 @@ func TestDeployUpdatesEndpoint(t *testing.T) {
 		{name: "default keeps traffic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeARM(t)
-			f.seed("iris-ep", map[string]int{"blue": 100})
-			c := f.client(t)
+			f, c := newFake(t)
+			f.Seed("iris-ep", map[string]int{"blue": 100})
 			res, err := c.Deploy(t.Context(), Spec{Endpoint: "iris-ep", Deployment: "green", Image: testImage,
 				AllTraffic: tc.all, TrafficPercent: tc.percent})
 			if err != nil {
@@ -187,7 +187,7 @@ func TestDeployUpdatesEndpoint(t *testing.T) {
 				}
 				return
 			}
-			body := f.body("PUT onlineEndpoints/iris-ep", 0)
+			body := f.Body("PUT onlineEndpoints/iris-ep", 0)
 			if diff := cmp.Diff(tc.wantTraffic, body["properties"].(map[string]any)["traffic"]); diff != "" {
 				t.Errorf("traffic (-want +got):\n%s", diff)
 			}
@@ -203,14 +203,13 @@ func TestDeployUpdatesEndpoint(t *testing.T) {
 }
 
 func TestDeployFailedOperation(t *testing.T) {
-	f := newFakeARM(t)
-	f.seed("iris-ep", map[string]int{"blue": 100})
-	f.failDeploy["green"] = armErrorDetail{
+	f, c := newFake(t)
+	f.Seed("iris-ep", map[string]int{"blue": 100})
+	f.FailDeployment("green", azuremltest.Detail{
 		Code:    "ResourceNotReady",
 		Message: "User container has crashed or terminated.",
-		Details: []armErrorDetail{{Code: "ContainerCrashLoop", Message: "Liveness probe failed: GET /ping: connection refused"}},
-	}
-	c := f.client(t)
+		Details: []azuremltest.Detail{{Code: "ContainerCrashLoop", Message: "Liveness probe failed: GET /ping: connection refused"}},
+	})
 	_, err := c.Deploy(t.Context(), Spec{Endpoint: "iris-ep", Deployment: "green", Image: testImage, AllTraffic: true})
 	if err == nil {
 		t.Fatal("no error")
@@ -237,9 +236,8 @@ func TestDeployFailedOperation(t *testing.T) {
 }
 
 func TestDeployTimeout(t *testing.T) {
-	f := newFakeARM(t)
-	f.neverFinish = true
-	c := f.client(t)
+	f, c := newFake(t)
+	f.NeverFinish = true
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	_, err := c.Deploy(ctx, Spec{Endpoint: "iris-ep", Image: testImage})
@@ -251,9 +249,8 @@ func TestDeployTimeout(t *testing.T) {
 func TestDeployRejectsBadRequests(t *testing.T) {
 	// An ARM error answer (here: a traffic share the service refuses)
 	// surfaces with its code and message.
-	f := newFakeARM(t)
-	f.seed("iris-ep", map[string]int{})
-	c := f.client(t)
+	f, c := newFake(t)
+	f.Seed("iris-ep", map[string]int{})
 	_, err := c.Deploy(t.Context(), Spec{Endpoint: "iris-ep", Deployment: "green", Image: testImage, TrafficPercent: new(int)})
 	if err == nil || !strings.Contains(err.Error(), "no other deployment takes traffic") {
 		t.Fatalf("error %v", err)
@@ -262,37 +259,37 @@ func TestDeployRejectsBadRequests(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	t.Run("endpoint", func(t *testing.T) {
-		f := newFakeARM(t)
-		f.seed("iris-ep", map[string]int{"blue": 100})
-		if err := f.client(t).Delete(t.Context(), "iris-ep", ""); err != nil {
+		f, c := newFake(t)
+		f.Seed("iris-ep", map[string]int{"blue": 100})
+		if err := c.Delete(t.Context(), "iris-ep", ""); err != nil {
 			t.Fatal(err)
 		}
 		want := seq("GET onlineEndpoints/iris-ep", "DELETE onlineEndpoints/iris-ep", polls("mfeOperationResults", "op-1"))
 		if diff := cmp.Diff(want, calls(f)); diff != "" {
 			t.Errorf("call sequence (-want +got):\n%s", diff)
 		}
-		if len(f.endpoints) != 0 {
+		if f.HasEndpoint("iris-ep") {
 			t.Error("endpoint still there")
 		}
 	})
 	t.Run("deployment", func(t *testing.T) {
-		f := newFakeARM(t)
-		f.seed("iris-ep", map[string]int{"blue": 100, "green": 0})
-		if err := f.client(t).Delete(t.Context(), "iris-ep", "green"); err != nil {
+		f, c := newFake(t)
+		f.Seed("iris-ep", map[string]int{"blue": 100, "green": 0})
+		if err := c.Delete(t.Context(), "iris-ep", "green"); err != nil {
 			t.Fatal(err)
 		}
 		want := seq("GET onlineEndpoints/iris-ep", "DELETE onlineEndpoints/iris-ep/deployments/green", polls("mfeOperationResults", "op-1"))
 		if diff := cmp.Diff(want, calls(f)); diff != "" {
 			t.Errorf("call sequence (-want +got):\n%s", diff)
 		}
-		if _, ok := f.endpoints["iris-ep"].deployments["green"]; ok {
+		if f.HasEndpoint("iris-ep", "green") {
 			t.Error("deployment still there")
 		}
 	})
 	t.Run("deployment with traffic", func(t *testing.T) {
-		f := newFakeARM(t)
-		f.seed("iris-ep", map[string]int{"blue": 100})
-		err := f.client(t).Delete(t.Context(), "iris-ep", "blue")
+		f, c := newFake(t)
+		f.Seed("iris-ep", map[string]int{"blue": 100})
+		err := c.Delete(t.Context(), "iris-ep", "blue")
 		if err == nil || !strings.Contains(err.Error(), "deployment blue takes 100% of endpoint iris-ep's traffic (blue=100)") {
 			t.Fatalf("error %v", err)
 		}
@@ -301,9 +298,8 @@ func TestDelete(t *testing.T) {
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
-		f := newFakeARM(t)
-		f.seed("iris-ep", map[string]int{"blue": 100})
-		c := f.client(t)
+		f, c := newFake(t)
+		f.Seed("iris-ep", map[string]int{"blue": 100})
 		if err := c.Delete(t.Context(), "nope-ep", ""); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing endpoint: %v", err)
 		}

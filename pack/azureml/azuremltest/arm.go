@@ -1,8 +1,10 @@
-package azureml
+// Package azuremltest is a fake Azure Resource Manager for one Azure
+// Machine Learning workspace, for tests of code that deploys there (the
+// azureml package and the CLI). Only tests import it.
+package azuremltest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,97 +14,93 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
-// fakeARM is a TLS test server that plays Azure Resource Manager for one
-// Azure ML workspace. It checks every request against the published REST
-// API (api-version 2024-04-01): method, resource path, api-version,
-// bearer token, content type, and the JSON body decoded strictly into the
-// spec's shapes (declared here independently of the client's types), with
-// the spec's required fields, enums, value types and ISO 8601 durations.
-// It answers like ARM: PUTs of endpoints and deployments are long-running
-// (201/200 + Azure-AsyncOperation, polled InProgress a few times, then
-// Succeeded or Failed with an error body), DELETEs answer 202 + Location,
-// and GETs reflect the state. It records the call sequence.
-type fakeARM struct {
-	t     *testing.T
-	srv   *httptest.Server
-	token string
-	sub   string
-	rg    string
-	ws    string
-	loc   string
-	polls int // InProgress answers before an operation ends
+// ARM plays Azure Resource Manager for one Azure ML workspace. It checks
+// every request against the published REST API (api-version 2024-04-01):
+// method, resource path, api-version, bearer token, content type, and the
+// JSON body decoded strictly into the spec's shapes (declared here, apart
+// from any client's types), with the spec's required fields, enums, value
+// types and ISO 8601 durations; a request the service would refuse fails
+// the test and gets a 400. It answers like ARM: PUTs of endpoints and
+// deployments are long-running (201 or 200 with Azure-AsyncOperation,
+// polled InProgress Polls times, then Succeeded, or Failed with an error
+// body), DELETEs answer 202 with Location, GETs reflect the state, and
+// environment versions are synchronous PUTs. It records the call sequence.
+type ARM struct {
+	// URL is the server's base URL: the ARM endpoint to configure.
+	URL string
+	// Client trusts the server's certificate (TLS servers).
+	Client *http.Client
+	// Token is the bearer token every request must carry.
+	Token string
+	// The workspace served, and its region.
+	SubscriptionID, ResourceGroup, Workspace, Location string
+	// Polls is how many InProgress answers an operation gives before it
+	// ends (2).
+	Polls int
+	// NeverFinish keeps every operation InProgress.
+	NeverFinish bool
 
-	mu          sync.Mutex
-	calls       []string
-	bodies      map[string][]json.RawMessage // "PUT onlineEndpoints/ep" -> bodies in order
-	endpoints   map[string]*fakeEndpoint
-	envs        map[string]bool // environment version ARM IDs
-	ops         map[string]*fakeOp
-	nextOp      int
-	failDeploy  map[string]armErrorDetail // deployment name -> error of its operation
-	neverFinish bool
+	t testing.TB
+
+	mu         sync.Mutex
+	calls      []string
+	bodies     map[string][]json.RawMessage // "PUT onlineEndpoints/ep" -> bodies in order
+	endpoints  map[string]*endpoint
+	envs       map[string]bool // environment version ARM IDs
+	ops        map[string]*operation
+	nextOp     int
+	failDeploy map[string]Detail // deployment name -> error of its operation
 }
 
-type fakeEndpoint struct {
+// Detail is ARM's error detail: the "error" of an error response or of a
+// failed operation.
+type Detail struct {
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Details []Detail `json:"details,omitempty"`
+}
+
+type endpoint struct {
 	body        map[string]any // last PUT body
 	state       string
 	deployments map[string]string // name -> provisioning state
 	depBodies   map[string]map[string]any
 }
 
-type fakeOp struct {
+type operation struct {
 	remaining int
-	onDone    func() (status string, errBody *armErrorDetail)
+	onDone    func() (status string, errBody *Detail)
 	location  bool // a Location (delete) operation rather than Azure-AsyncOperation
 	done      bool
 	status    string
-	err       *armErrorDetail
+	err       *Detail
 }
 
-func newFakeARM(t *testing.T) *fakeARM {
-	f := &fakeARM{
-		t: t, token: "test-arm-token", sub: "00000000-1111-2222-3333-444444444444", rg: "test-rg", ws: "my-aml-workspace",
-		loc: "westeurope", polls: 2,
-		bodies: map[string][]json.RawMessage{}, endpoints: map[string]*fakeEndpoint{}, envs: map[string]bool{},
-		ops: map[string]*fakeOp{}, failDeploy: map[string]armErrorDetail{},
+// NewARM starts a fake ARM over TLS (tls) or plain HTTP on 127.0.0.1,
+// stopped when the test ends.
+func NewARM(t testing.TB, tls bool) *ARM {
+	f := &ARM{
+		t: t, Token: "test-arm-token", SubscriptionID: "00000000-1111-2222-3333-444444444444",
+		ResourceGroup: "test-rg", Workspace: "my-aml-workspace", Location: "westeurope", Polls: 2,
+		bodies: map[string][]json.RawMessage{}, endpoints: map[string]*endpoint{}, envs: map[string]bool{},
+		ops: map[string]*operation{}, failDeploy: map[string]Detail{},
 	}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	var srv *httptest.Server
+	if tls {
+		srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	} else {
+		srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	}
+	t.Cleanup(srv.Close)
+	f.URL, f.Client = srv.URL, srv.Client()
 	return f
 }
 
-// staticCredential is an azcore.TokenCredential with a fixed token.
-type staticCredential struct {
-	token  string
-	scopes []string
-	mu     sync.Mutex
-}
-
-func (c *staticCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	c.mu.Lock()
-	c.scopes = append(c.scopes, o.Scopes...)
-	c.mu.Unlock()
-	return azcore.AccessToken{Token: c.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-func (f *fakeARM) client(t *testing.T) *Client {
-	t.Helper()
-	c, err := NewClient(Workspace{SubscriptionID: f.sub, ResourceGroup: f.rg, Name: f.ws}, &staticCredential{token: f.token},
-		Options{Endpoint: f.srv.URL, Transport: f.srv.Client(), PollFrequency: 5 * time.Millisecond, Retry: policy.RetryOptions{MaxRetries: -1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// seed puts an endpoint with deployments (all Succeeded) and traffic in place.
-func (f *fakeARM) seed(name string, traffic map[string]int) {
+// Seed puts an endpoint in place with deployments (all Succeeded) taking
+// the given traffic.
+func (f *ARM) Seed(name string, traffic map[string]int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	tr := map[string]any{}
@@ -111,21 +109,34 @@ func (f *fakeARM) seed(name string, traffic map[string]int) {
 		tr[k] = float64(v)
 		deps[k] = "Succeeded"
 	}
-	f.endpoints[name] = &fakeEndpoint{
-		body:        map[string]any{"location": f.loc, "properties": map[string]any{"authMode": "Key", "traffic": tr}},
+	f.endpoints[name] = &endpoint{
+		body:        map[string]any{"location": f.Location, "properties": map[string]any{"authMode": "Key", "traffic": tr}},
 		state:       "Succeeded",
 		deployments: deps,
 		depBodies:   map[string]map[string]any{},
 	}
 }
 
-func (f *fakeARM) callLog() []string {
+// FailDeployment makes the operation creating or updating deployment name
+// end Failed with this error.
+func (f *ARM) FailDeployment(name string, e Detail) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failDeploy[name] = e
+}
+
+// Calls is the call sequence: "METHOD path", the path relative to the
+// workspace ("onlineEndpoints/ep", "workspaces/ws" for the workspace
+// itself) or, for operation status, "mfeOperationsStatus/op-N" and
+// "mfeOperationResults/op-N".
+func (f *ARM) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeARM) body(call string, i int) map[string]any {
+// Body is the i-th JSON body sent with call ("PUT onlineEndpoints/ep").
+func (f *ARM) Body(call string, i int) map[string]any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	bs := f.bodies[call]
@@ -137,6 +148,23 @@ func (f *fakeARM) body(call string, i int) map[string]any {
 		f.t.Fatal(err)
 	}
 	return m
+}
+
+// HasEndpoint reports whether the endpoint exists; with a deployment name,
+// whether that deployment exists.
+func (f *ARM) HasEndpoint(name string, deployment ...string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ep := f.endpoints[name]
+	if ep == nil {
+		return false
+	}
+	for _, d := range deployment {
+		if ep.deployments[d] == "" {
+			return false
+		}
+	}
+	return true
 }
 
 var (
@@ -156,14 +184,14 @@ func armError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // reject fails the test and answers 400 for a request the real API would refuse.
-func (f *fakeARM) reject(w http.ResponseWriter, r *http.Request, format string, args ...any) {
+func (f *ARM) reject(w http.ResponseWriter, r *http.Request, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	f.t.Errorf("fake ARM: %s %s: %s", r.Method, r.URL.Path, msg)
 	armError(w, http.StatusBadRequest, "BadRequest", msg)
 }
 
-func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
-	if got := r.Header.Get("Authorization"); got != "Bearer "+f.token {
+func (f *ARM) serve(w http.ResponseWriter, r *http.Request) {
+	if got := r.Header.Get("Authorization"); got != "Bearer "+f.Token {
 		f.t.Errorf("fake ARM: %s %s: Authorization %q", r.Method, r.URL.Path, got)
 		armError(w, http.StatusUnauthorized, "AuthenticationFailed", "missing or bad bearer token")
 		return
@@ -176,7 +204,7 @@ func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	if m := reOperation.FindStringSubmatch(r.URL.Path); m != nil {
 		f.calls = append(f.calls, r.Method+" "+m[3]+"/"+m[4])
-		if m[1] != f.sub || m[2] != f.loc || r.Method != http.MethodGet {
+		if m[1] != f.SubscriptionID || m[2] != f.Location || r.Method != http.MethodGet {
 			f.reject(w, r, "bad operation URL")
 			return
 		}
@@ -184,15 +212,15 @@ func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := reWorkspace.FindStringSubmatch(r.URL.Path)
-	if m == nil || m[1] != f.sub || m[2] != f.rg || m[3] != f.ws {
+	if m == nil || m[1] != f.SubscriptionID || m[2] != f.ResourceGroup || m[3] != f.Workspace {
 		f.calls = append(f.calls, r.Method+" "+r.URL.Path)
-		f.reject(w, r, "not a resource of workspace %s", f.ws)
+		f.reject(w, r, "not a resource of workspace %s", f.Workspace)
 		return
 	}
 	rest := strings.TrimPrefix(m[4], "/")
 	call := r.Method + " " + rest
 	if rest == "" {
-		call = r.Method + " workspaces/" + f.ws
+		call = r.Method + " workspaces/" + f.Workspace
 	}
 	f.calls = append(f.calls, call)
 	var body []byte
@@ -207,7 +235,7 @@ func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(rest, "/")
 	switch {
 	case rest == "" && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, map[string]any{"id": m[0], "name": f.ws, "location": f.loc,
+		writeJSON(w, http.StatusOK, map[string]any{"id": m[0], "name": f.Workspace, "location": f.Location,
 			"type": "Microsoft.MachineLearningServices/workspaces", "properties": map[string]any{}})
 	case len(parts) == 2 && parts[0] == "onlineEndpoints":
 		f.serveEndpoint(w, r, parts[1], body)
@@ -336,7 +364,7 @@ type specEnvironmentPut struct {
 	} `json:"properties"`
 }
 
-func (f *fakeARM) checkProbe(which string, p *specProbe) string {
+func (f *ARM) checkProbe(which string, p *specProbe) string {
 	if p == nil {
 		return ""
 	}
@@ -351,7 +379,7 @@ func (f *fakeARM) checkProbe(which string, p *specProbe) string {
 	return ""
 }
 
-func (f *fakeARM) endpointResource(name string, ep *fakeEndpoint) map[string]any {
+func (f *ARM) endpointResource(name string, ep *endpoint) map[string]any {
 	props := map[string]any{}
 	if p, ok := ep.body["properties"].(map[string]any); ok {
 		for k, v := range p {
@@ -359,10 +387,10 @@ func (f *fakeARM) endpointResource(name string, ep *fakeEndpoint) map[string]any
 		}
 	}
 	props["provisioningState"] = ep.state
-	props["scoringUri"] = fmt.Sprintf("https://%s.%s.inference.ml.azure.com/score", name, f.loc)
-	props["swaggerUri"] = fmt.Sprintf("https://%s.%s.inference.ml.azure.com/swagger.json", name, f.loc)
+	props["scoringUri"] = fmt.Sprintf("https://%s.%s.inference.ml.azure.com/score", name, f.Location)
+	props["swaggerUri"] = fmt.Sprintf("https://%s.%s.inference.ml.azure.com/swagger.json", name, f.Location)
 	res := map[string]any{
-		"id":   fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.MachineLearningServices/workspaces/%s/onlineEndpoints/%s", f.sub, f.rg, f.ws, name),
+		"id":   fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.MachineLearningServices/workspaces/%s/onlineEndpoints/%s", f.SubscriptionID, f.ResourceGroup, f.Workspace, name),
 		"name": name, "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
 		"location": ep.body["location"], "properties": props,
 		"identity":   map[string]any{"type": "SystemAssigned", "principalId": "11111111-2222-3333-4444-555555555555", "tenantId": "22222222-2222-3333-4444-555555555555"},
@@ -374,7 +402,7 @@ func (f *fakeARM) endpointResource(name string, ep *fakeEndpoint) map[string]any
 	return res
 }
 
-func (f *fakeARM) serveEndpoint(w http.ResponseWriter, r *http.Request, name string, body []byte) {
+func (f *ARM) serveEndpoint(w http.ResponseWriter, r *http.Request, name string, body []byte) {
 	ep := f.endpoints[name]
 	switch r.Method {
 	case http.MethodGet:
@@ -428,7 +456,7 @@ func (f *fakeARM) serveEndpoint(w http.ResponseWriter, r *http.Request, name str
 		status := http.StatusOK
 		if ep == nil {
 			status = http.StatusCreated
-			ep = &fakeEndpoint{deployments: map[string]string{}, depBodies: map[string]map[string]any{}}
+			ep = &endpoint{deployments: map[string]string{}, depBodies: map[string]map[string]any{}}
 			f.endpoints[name] = ep
 			ep.state = "Creating"
 		} else {
@@ -439,7 +467,7 @@ func (f *fakeARM) serveEndpoint(w http.ResponseWriter, r *http.Request, name str
 			ep.state = "Updating"
 		}
 		ep.body = raw
-		op := f.newOp(false, func() (string, *armErrorDetail) {
+		op := f.newOp(false, func() (string, *Detail) {
 			ep.state = "Succeeded"
 			return "Succeeded", nil
 		})
@@ -451,7 +479,7 @@ func (f *fakeARM) serveEndpoint(w http.ResponseWriter, r *http.Request, name str
 			return
 		}
 		ep.state = "Deleting"
-		op := f.newOp(true, func() (string, *armErrorDetail) {
+		op := f.newOp(true, func() (string, *Detail) {
 			delete(f.endpoints, name)
 			return "Succeeded", nil
 		})
@@ -462,7 +490,7 @@ func (f *fakeARM) serveEndpoint(w http.ResponseWriter, r *http.Request, name str
 	}
 }
 
-func (f *fakeARM) deploymentResource(ep, name string, e *fakeEndpoint) map[string]any {
+func (f *ARM) deploymentResource(ep, name string, e *endpoint) map[string]any {
 	b := e.depBodies[name]
 	props := map[string]any{}
 	if p, ok := b["properties"].(map[string]any); ok {
@@ -472,13 +500,13 @@ func (f *fakeARM) deploymentResource(ep, name string, e *fakeEndpoint) map[strin
 	}
 	props["provisioningState"] = e.deployments[name]
 	return map[string]any{
-		"id":   fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.MachineLearningServices/workspaces/%s/onlineEndpoints/%s/deployments/%s", f.sub, f.rg, f.ws, ep, name),
+		"id":   fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.MachineLearningServices/workspaces/%s/onlineEndpoints/%s/deployments/%s", f.SubscriptionID, f.ResourceGroup, f.Workspace, ep, name),
 		"name": name, "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
 		"location": b["location"], "sku": b["sku"], "properties": props,
 	}
 }
 
-func (f *fakeARM) serveDeployment(w http.ResponseWriter, r *http.Request, epName, name string, body []byte) {
+func (f *ARM) serveDeployment(w http.ResponseWriter, r *http.Request, epName, name string, body []byte) {
 	ep := f.endpoints[epName]
 	if ep == nil {
 		armError(w, http.StatusNotFound, "ResourceNotFound", "endpoint "+epName+" not found")
@@ -548,7 +576,7 @@ func (f *fakeARM) serveDeployment(w http.ResponseWriter, r *http.Request, epName
 			ep.deployments[name] = "Updating"
 		}
 		ep.depBodies[name] = raw
-		op := f.newOp(false, func() (string, *armErrorDetail) {
+		op := f.newOp(false, func() (string, *Detail) {
 			if e, ok := f.failDeploy[name]; ok {
 				ep.deployments[name] = "Failed"
 				return "Failed", &e
@@ -568,7 +596,7 @@ func (f *fakeARM) serveDeployment(w http.ResponseWriter, r *http.Request, epName
 			return
 		}
 		ep.deployments[name] = "Deleting"
-		op := f.newOp(true, func() (string, *armErrorDetail) {
+		op := f.newOp(true, func() (string, *Detail) {
 			delete(ep.deployments, name)
 			delete(ep.depBodies, name)
 			return "Succeeded", nil
@@ -580,7 +608,7 @@ func (f *fakeARM) serveDeployment(w http.ResponseWriter, r *http.Request, epName
 	}
 }
 
-func (f *fakeARM) serveEnvironment(w http.ResponseWriter, r *http.Request, name, version string, body []byte, id string) {
+func (f *ARM) serveEnvironment(w http.ResponseWriter, r *http.Request, name, version string, body []byte, id string) {
 	if !reAsset.MatchString(name) || !reAsset.MatchString(version) {
 		f.reject(w, r, "asset name %q version %q", name, version)
 		return
@@ -620,19 +648,19 @@ func (f *fakeARM) serveEnvironment(w http.ResponseWriter, r *http.Request, name,
 	writeJSON(w, status, map[string]any{"id": id, "name": version, "type": "Microsoft.MachineLearningServices/workspaces/environments/versions", "properties": raw["properties"]})
 }
 
-func (f *fakeARM) newOp(location bool, onDone func() (string, *armErrorDetail)) string {
+func (f *ARM) newOp(location bool, onDone func() (string, *Detail)) string {
 	f.nextOp++
 	id := fmt.Sprintf("op-%d", f.nextOp)
-	f.ops[id] = &fakeOp{remaining: f.polls, onDone: onDone, location: location}
+	f.ops[id] = &operation{remaining: f.Polls, onDone: onDone, location: location}
 	return id
 }
 
-func (f *fakeARM) opURL(kind, id string) string {
+func (f *ARM) opURL(kind, id string) string {
 	return fmt.Sprintf("%s/subscriptions/%s/providers/Microsoft.MachineLearningServices/locations/%s/%s/%s?api-version=2024-04-01",
-		f.srv.URL, f.sub, f.loc, kind, id)
+		f.URL, f.SubscriptionID, f.Location, kind, id)
 }
 
-func (f *fakeARM) lroHeaders(w http.ResponseWriter, id string) {
+func (f *ARM) lroHeaders(w http.ResponseWriter, id string) {
 	if f.ops[id].location {
 		w.Header().Set("Location", f.opURL("mfeOperationResults", id))
 	} else {
@@ -641,13 +669,13 @@ func (f *fakeARM) lroHeaders(w http.ResponseWriter, id string) {
 	w.Header().Set("x-ms-async-operation-timeout", "PT1H")
 }
 
-func (f *fakeARM) serveOperation(w http.ResponseWriter, r *http.Request, id string) {
+func (f *ARM) serveOperation(w http.ResponseWriter, r *http.Request, id string) {
 	op := f.ops[id]
 	if op == nil {
 		armError(w, http.StatusNotFound, "NotFound", "no operation "+id)
 		return
 	}
-	if op.remaining > 0 || f.neverFinish {
+	if op.remaining > 0 || f.NeverFinish {
 		op.remaining--
 		if op.location {
 			w.Header().Set("Location", f.opURL("mfeOperationResults", id))
