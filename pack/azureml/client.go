@@ -299,8 +299,11 @@ func operationStatus(resp *http.Response) string {
 			return s.Properties.ProvisioningState
 		}
 	}
-	if resp.StatusCode == http.StatusAccepted {
+	switch {
+	case resp.StatusCode == http.StatusAccepted:
 		return "InProgress"
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return "Succeeded"
 	}
 	return http.StatusText(resp.StatusCode)
 }

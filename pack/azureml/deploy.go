@@ -312,14 +312,27 @@ func environment(sp Spec) environmentVersion {
 }
 
 // putEnvironment registers the environment version (a synchronous PUT)
-// and returns its ARM ID. Asset versions are immutable, so the version is
-// a digest of the content: the same image maps to the same version.
+// unless it exists, and returns its ARM ID. Asset versions are immutable,
+// so the version is a digest of the content: the same image and routes map
+// to the same version, which a later deployment reuses.
 func (c *Client) putEnvironment(ctx context.Context, sp Spec) (string, error) {
 	env := environment(sp)
 	b, _ := json.Marshal(env.Properties)
 	sum := sha256.Sum256(b)
 	version := hex.EncodeToString(sum[:8])
 	path := c.environmentVersionPath(sp.EnvironmentName, version)
+	var have environmentVersion
+	found, err := c.get(ctx, path, &have)
+	if err != nil {
+		return "", fmt.Errorf("reading environment %s:%s: %w", sp.EnvironmentName, version, err)
+	}
+	if found {
+		c.log.Info("environment registered before", "name", sp.EnvironmentName, "version", version, "image", have.Properties.Image)
+		if have.ID != "" {
+			return have.ID, nil
+		}
+		return path, nil
+	}
 	c.log.Info("registering environment", "name", sp.EnvironmentName, "version", version, "image", sp.Image)
 	resp, err := c.send(ctx, http.MethodPut, path, env, http.StatusOK, http.StatusCreated)
 	if err != nil {

@@ -63,7 +63,7 @@ func TestDeployCreatesEndpoint(t *testing.T) {
 		"GET onlineEndpoints/iris-ep",
 		"GET workspaces/my-aml-workspace",
 		"PUT onlineEndpoints/iris-ep", polls("mfeOperationsStatus", "op-1"), "GET onlineEndpoints/iris-ep",
-		"PUT environments/mlship-iris-ep/versions/V",
+		"GET environments/mlship-iris-ep/versions/V", "PUT environments/mlship-iris-ep/versions/V",
 		"PUT onlineEndpoints/iris-ep/deployments/blue", polls("mfeOperationsStatus", "op-2"), "GET onlineEndpoints/iris-ep/deployments/blue",
 		"GET onlineEndpoints/iris-ep",
 		"PUT onlineEndpoints/iris-ep", polls("mfeOperationsStatus", "op-3"), "GET onlineEndpoints/iris-ep",
@@ -168,7 +168,7 @@ func TestDeployUpdatesEndpoint(t *testing.T) {
 			}
 			want := seq(
 				"GET onlineEndpoints/iris-ep",
-				"PUT environments/mlship-iris-ep/versions/V",
+				"GET environments/mlship-iris-ep/versions/V", "PUT environments/mlship-iris-ep/versions/V",
 				"PUT onlineEndpoints/iris-ep/deployments/green", polls("mfeOperationsStatus", "op-1"), "GET onlineEndpoints/iris-ep/deployments/green",
 				"GET onlineEndpoints/iris-ep",
 			)
@@ -227,7 +227,7 @@ func TestDeployFailedOperation(t *testing.T) {
 	// No traffic is shifted to a failed deployment.
 	want := seq(
 		"GET onlineEndpoints/iris-ep",
-		"PUT environments/mlship-iris-ep/versions/V",
+		"GET environments/mlship-iris-ep/versions/V", "PUT environments/mlship-iris-ep/versions/V",
 		"PUT onlineEndpoints/iris-ep/deployments/green", polls("mfeOperationsStatus", "op-1"),
 	)
 	if diff := cmp.Diff(want, calls(f)); diff != "" {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -48,7 +49,7 @@ type ARM struct {
 	calls      []string
 	bodies     map[string][]json.RawMessage // "PUT onlineEndpoints/ep" -> bodies in order
 	endpoints  map[string]*endpoint
-	envs       map[string]bool // environment version ARM IDs
+	envs       map[string]map[string]any // environment versions by ARM ID
 	ops        map[string]*operation
 	nextOp     int
 	failDeploy map[string]Detail // deployment name -> error of its operation
@@ -84,7 +85,7 @@ func NewARM(t testing.TB, tls bool) *ARM {
 	f := &ARM{
 		t: t, Token: "test-arm-token", SubscriptionID: "00000000-1111-2222-3333-444444444444",
 		ResourceGroup: "test-rg", Workspace: "my-aml-workspace", Location: "westeurope", Polls: 2,
-		bodies: map[string][]json.RawMessage{}, endpoints: map[string]*endpoint{}, envs: map[string]bool{},
+		bodies: map[string][]json.RawMessage{}, endpoints: map[string]*endpoint{}, envs: map[string]map[string]any{},
 		ops: map[string]*operation{}, failDeploy: map[string]Detail{},
 	}
 	var srv *httptest.Server
@@ -241,6 +242,12 @@ func (f *ARM) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveEndpoint(w, r, parts[1], body)
 	case len(parts) == 4 && parts[0] == "onlineEndpoints" && parts[2] == "deployments":
 		f.serveDeployment(w, r, parts[1], parts[3], body)
+	case len(parts) == 4 && parts[0] == "environments" && parts[2] == "versions" && r.Method == http.MethodGet:
+		if b, ok := f.envs[m[0]]; ok {
+			writeJSON(w, http.StatusOK, b)
+			return
+		}
+		armError(w, http.StatusNotFound, "UserError", "Not found: environment "+parts[1]+" version "+parts[3])
 	case len(parts) == 4 && parts[0] == "environments" && parts[2] == "versions" && r.Method == http.MethodPut:
 		f.serveEnvironment(w, r, parts[1], parts[3], body, m[0])
 	default:
@@ -537,7 +544,7 @@ func (f *ARM) serveDeployment(w http.ResponseWriter, r *http.Request, epName, na
 		case p == nil || p.EndpointComputeType == nil || *p.EndpointComputeType != "Managed":
 			f.reject(w, r, "properties.endpointComputeType must be Managed")
 			return
-		case p.EnvironmentID == "" || !f.envs[p.EnvironmentID]:
+		case p.EnvironmentID == "" || f.envs[p.EnvironmentID] == nil:
 			f.reject(w, r, "environmentId %q is not a registered environment version", p.EnvironmentID)
 			return
 		case p.InstanceType == "":
@@ -638,14 +645,20 @@ func (f *ARM) serveEnvironment(w http.ResponseWriter, r *http.Request, name, ver
 			}
 		}
 	}
-	status := http.StatusCreated
-	if f.envs[id] {
-		status = http.StatusOK
-	}
-	f.envs[id] = true
 	var raw map[string]any
 	json.Unmarshal(body, &raw)
-	writeJSON(w, status, map[string]any{"id": id, "name": version, "type": "Microsoft.MachineLearningServices/workspaces/environments/versions", "properties": raw["properties"]})
+	res := map[string]any{"id": id, "name": version, "type": "Microsoft.MachineLearningServices/workspaces/environments/versions", "properties": raw["properties"]}
+	status := http.StatusCreated
+	if old, ok := f.envs[id]; ok {
+		// Asset versions are immutable.
+		if !reflect.DeepEqual(old["properties"], raw["properties"]) {
+			armError(w, http.StatusConflict, "UserError", "environment version "+version+" exists with other content")
+			return
+		}
+		status = http.StatusOK
+	}
+	f.envs[id] = res
+	writeJSON(w, status, res)
 }
 
 func (f *ARM) newOp(location bool, onDone func() (string, *Detail)) string {
