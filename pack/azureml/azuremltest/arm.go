@@ -1,6 +1,8 @@
-// Package azuremltest is a fake Azure Resource Manager for one Azure
-// Machine Learning workspace, for tests of code that deploys there (the
-// azureml package and the CLI). Only tests import it.
+// Package azuremltest has fakes for tests of code that deploys to Azure
+// Machine Learning (the azureml package and the CLI): ARM, a fake Azure
+// Resource Manager for one workspace that checks requests against the REST
+// API, and ACR, a real registry behind Azure Container Registry's token
+// exchange. Only tests import it.
 package azuremltest
 
 import (
