@@ -29,6 +29,7 @@ var Env = []EnvVar{
 	{"SERVING_MODEL_CONFIG", "python_function models: JSON object merged into the model config at load, as in MLflow"},
 	{"MLSHIP_AUTH_TOKEN", "bearer token required on inference routes (default of --auth-token)"},
 	{"LD_LIBRARY_PATH", "also searched for libonnxruntime.so"},
+	{"DOCKER_HOST", "Docker Engine for build-docker --builder docker (default unix:///var/run/docker.sock); DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads them"},
 }
 
 // environ is the process environment, read once, injectable in tests.

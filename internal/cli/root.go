@@ -108,6 +108,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdEnv(d),
 		NewCmdBench(d),
 		NewCmdPredict(d),
+		NewCmdGenerateDockerfile(d), NewCmdK8s(d),
 	)
 	return root
 }

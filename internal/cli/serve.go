@@ -149,7 +149,7 @@ func NewCmdModels(d *deps) *cobra.Command {
 	serveCmd.Flags().StringVarP(&uri, "model-uri", "m", "", "model to serve: a directory, its MLmodel file, or a file:// URI")
 	_ = serveCmd.MarkFlagRequired("model-uri")
 	o.AddFlags(serveCmd.Flags(), d, true)
-	cmd.AddCommand(serveCmd, newCmdModelsPredict(d))
+	cmd.AddCommand(serveCmd, newCmdModelsPredict(d), NewCmdGenerateDockerfile(d))
 	return cmd
 }
 
