@@ -29,6 +29,11 @@ var Env = []EnvVar{
 	{"SERVING_MODEL_CONFIG", "python_function models: JSON object merged into the model config at load, as in MLflow"},
 	{"MLSHIP_AUTH_TOKEN", "bearer token required on inference routes (default of --auth-token)"},
 	{"LD_LIBRARY_PATH", "also searched for libonnxruntime.so"},
+	{"MLSHIP_HOST", "default of `mlship serve --host` (images built by build-docker set 0.0.0.0)"},
+	{"MLSHIP_PORT", "default of `mlship serve --port` (images built by build-docker set 8080)"},
+	{"SAGEMAKER_BIND_TO_PORT", "`mlship serve` listens on this port unless --port is given, as SageMaker asks"},
+	{"SOURCE_DATE_EPOCH", "build-docker: seconds since 1970 used for every timestamp in the image (reproducible builds)"},
+	{"DOCKER_CONFIG", "build-docker --push: directory of the docker config.json holding registry credentials and helpers"},
 	{"DOCKER_HOST", "Docker Engine for build-docker --builder docker (default unix:///var/run/docker.sock); DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads them"},
 }
 

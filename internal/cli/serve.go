@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mlship/mlship/flavors"
+	"github.com/mlship/mlship/pack"
 	"github.com/mlship/mlship/serve"
 )
 
@@ -73,7 +75,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool)
 	fs.IntVar(&o.instances, "model-instances", 0, "model calls that may run at once (0: as many as the model can run, e.g. the python_function worker count; 1 for in-process runtimes)")
 	fs.IntVar(&o.maxQueue, "max-queue", 256, "requests that may wait for the model; beyond it requests get 503 at once")
 	fs.StringVar(&o.maxInflight, "max-inflight-bytes", "1GiB", "request bodies held in memory at once; beyond it requests get 503 at once")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", defaultDrainTimeout, "on SIGTERM, how long in-flight requests may take to finish (after --drain-grace)")
 	fs.DurationVar(&o.drainGrace, "drain-grace", 2*time.Second, "on SIGTERM, how long to keep accepting requests while reporting not-ready, before refusing connections")
 	fs.StringVar(&o.authToken, "auth-token", d.env.get("MLSHIP_AUTH_TOKEN"), "require 'Authorization: Bearer TOKEN' on inference routes (env MLSHIP_AUTH_TOKEN)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM), with --tls-key")
@@ -95,27 +97,50 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool)
 		fs.BoolVar(&o.installMLflow, "install-mlflow", false, "accepted for MLflow compatibility; mlship does not need MLflow")
 		fs.BoolVar(&o.enableMLServer, "enable-mlserver", false, "accepted for MLflow compatibility; ignored")
 	} else {
-		fs.IntVar(&o.port, "port", defPort, "port to listen on")
-		fs.StringVar(&o.host, "host", defHost, "address to listen on (0.0.0.0 for all interfaces)")
+		// Container images set MLSHIP_HOST and MLSHIP_PORT, so a runtime
+		// that replaces the command still gets the image's address.
+		if p, err := strconv.Atoi(d.env.get("MLSHIP_PORT")); err == nil {
+			defPort = p
+		}
+		if h := d.env.get("MLSHIP_HOST"); h != "" {
+			defHost = h
+		}
+		fs.IntVar(&o.port, "port", defPort, "port to listen on (env MLSHIP_PORT; SAGEMAKER_BIND_TO_PORT, when set, wins over both)")
+		fs.StringVar(&o.host, "host", defHost, "address to listen on, 0.0.0.0 for all interfaces (env MLSHIP_HOST)")
 		fs.Float64Var(&o.timeoutSecs, "timeout", timeout.Seconds(), "request timeout in seconds (env MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT)")
 		fs.IntVar(&o.workers, "workers", workersDefault(d), "python_function models: worker processes (default: one per CPU)")
 		fs.StringVar(&o.envManager, "env-manager", "local", "python_function models: how to get the model's Python environment: local, virtualenv, uv or conda (as MLflow's --env-manager)")
 	}
 }
 
+// defaultDrainTimeout keeps a SIGTERM's whole shutdown (2 s of
+// --drain-grace, the drain, closing the model) inside the 30 s SageMaker
+// and Kubernetes (terminationGracePeriodSeconds) allow before SIGKILL.
+const defaultDrainTimeout = 25 * time.Second
+
 // NewCmdServe is `mlship serve MODEL`.
 func NewCmdServe(d *deps) *cobra.Command {
 	o := &serveOptions{}
 	cmd := &cobra.Command{
-		Use:   "serve MODEL",
+		Use:   "serve [MODEL]",
 		Short: "Serve a model over HTTP with MLflow's scoring protocol",
 		Long: "Serve a model directory (or its MLmodel file, or a file:// URI) on /invocations, /ping,\n" +
-			"/health and /version, answering exactly as `mlflow models serve` does.",
+			"/health and /version, answering exactly as `mlflow models serve` does.\n\n" +
+			"Without MODEL it serves " + pack.ModelDir + ", where images built by `mlship build-docker`\n" +
+			"(and SageMaker) put the model, so `docker run IMAGE serve` works as SageMaker runs it.\n" +
+			"SAGEMAKER_BIND_TO_PORT, when set, is the port unless --port is given.",
 		Example: "  mlship serve ./model --port 8080\n" +
 			"  curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{\"inputs\": [[1, 2, 3, 4]]}'",
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServe(cmd, d, o, args[0])
+			ref, err := serveModelRef(args, pack.ModelDir)
+			if err != nil {
+				return err
+			}
+			if o.port, err = bindToPort(o.port, cmd.Flags().Changed("port"), d.env.get("SAGEMAKER_BIND_TO_PORT")); err != nil {
+				return err
+			}
+			return runServe(cmd, d, o, ref)
 		},
 	}
 	o.AddFlags(cmd.Flags(), d, false)
@@ -149,7 +174,7 @@ func NewCmdModels(d *deps) *cobra.Command {
 	serveCmd.Flags().StringVarP(&uri, "model-uri", "m", "", "model to serve: a directory, its MLmodel file, or a file:// URI")
 	_ = serveCmd.MarkFlagRequired("model-uri")
 	o.AddFlags(serveCmd.Flags(), d, true)
-	cmd.AddCommand(serveCmd, newCmdModelsPredict(d), NewCmdGenerateDockerfile(d))
+	cmd.AddCommand(serveCmd, newCmdModelsPredict(d), withDockerBuilder(NewCmdBuildDocker(d), d), NewCmdGenerateDockerfile(d))
 	return cmd
 }
 
@@ -239,6 +264,33 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 		Logger:            log,
 	})
 	return srv.Run(ctx)
+}
+
+// serveModelRef is the model `mlship serve` serves: its argument, else the
+// container location (images put the model there, and SageMaker runs
+// images with the lone argument `serve`).
+func serveModelRef(args []string, containerDir string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	if _, err := os.Stat(containerDir); err != nil {
+		return "", fmt.Errorf("serve needs a model: a directory, its MLmodel file or a file:// URI (without one it serves %s, which does not exist here)", containerDir)
+	}
+	return containerDir, nil
+}
+
+// bindToPort applies SageMaker's SAGEMAKER_BIND_TO_PORT (set only for
+// images labelled as accepting it) unless --port was given.
+func bindToPort(port int, explicit bool, env string) (int, error) {
+	env = strings.TrimSpace(env)
+	if env == "" || explicit {
+		return port, nil
+	}
+	p, err := strconv.Atoi(env)
+	if err != nil || p <= 0 || p > 65535 {
+		return 0, fmt.Errorf("SAGEMAKER_BIND_TO_PORT=%q is not a port", env)
+	}
+	return p, nil
 }
 
 // workersDefault is MLflow's MLFLOW_MODELS_WORKERS (3.x) or MLFLOW_WORKERS
