@@ -35,6 +35,11 @@ var Env = []EnvVar{
 	{"SOURCE_DATE_EPOCH", "build-docker: seconds since 1970 used for every timestamp in the image (reproducible builds)"},
 	{"DOCKER_CONFIG", "build-docker --push: directory of the docker config.json holding registry credentials and helpers"},
 	{"DOCKER_HOST", "Docker Engine for build-docker --builder docker (default unix:///var/run/docker.sock); DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads them"},
+	{"MLFLOW_SAGEMAKER_DEPLOY_IMG_URL", "sagemaker: default of --image-url, as in MLflow"},
+	{"AWS_REGION", "sagemaker: region when --region-name is not given (then AWS_DEFAULT_REGION, then us-west-2)"},
+	{"AWS_ENDPOINT_URL", "sagemaker: default of --endpoint-url (every AWS service at one endpoint, e.g. moto)"},
+	{"AWS_ACCESS_KEY_ID", "sagemaker: with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), static credentials; else the AWS SDK's default chain (AWS_PROFILE, ~/.aws, SSO, instance roles)"},
+	{"http_proxy", "sagemaker deploy: copied into the model container's environment, as in MLflow (https_proxy and no_proxy too)"},
 }
 
 // environ is the process environment, read once, injectable in tests.

@@ -110,6 +110,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdPredict(d),
 		NewCmdGenerateDockerfile(d), NewCmdK8s(d),
 		withDockerBuilder(NewCmdBuildDocker(d), d),
+		NewCmdSageMaker(d),
 	)
 	return root
 }

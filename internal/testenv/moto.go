@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -33,8 +34,8 @@ type MotoServer struct {
 }
 
 // MotoPython finds an interpreter that can import moto.server:
-// MLSHIP_MOTO_PYTHON, else python3 on PATH, else pyenv's shims. The error
-// says what was tried.
+// MLSHIP_MOTO_PYTHON, else python3 on PATH, else pyenv's interpreters. The
+// error says what was tried.
 func MotoPython() (string, error) {
 	var candidates []string
 	if p := os.Getenv("MLSHIP_MOTO_PYTHON"); p != "" {
@@ -43,14 +44,17 @@ func MotoPython() (string, error) {
 		if p, err := exec.LookPath("python3"); err == nil {
 			candidates = append(candidates, p)
 		}
+		// pyenv's interpreters themselves, should PATH or HOME (which its
+		// shims need) be missing.
 		root := os.Getenv("PYENV_ROOT")
 		if root == "" {
-			if home, err := os.UserHomeDir(); err == nil {
-				root = filepath.Join(home, ".pyenv")
+			if u, err := user.Current(); err == nil {
+				root = filepath.Join(u.HomeDir, ".pyenv")
 			}
 		}
 		if root != "" {
-			candidates = append(candidates, filepath.Join(root, "shims", "python3"))
+			found, _ := filepath.Glob(filepath.Join(root, "versions", "*", "bin", "python3"))
+			candidates = append(candidates, found...)
 		}
 	}
 	var tried []string
@@ -83,7 +87,9 @@ var motoListening = regexp.MustCompile(`Running on (http://127\.0\.0\.1:\d+)`)
 // answers.
 func StartMoto(ctx context.Context, python string) (*MotoServer, error) {
 	cmd := exec.Command(python, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so Close stops the server and anything it
+	// forked; killed with the test binary should that die first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Werkzeug prints its address on stderr; unbuffered so it comes at once.
 	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
 	pr, pw := io.Pipe()
@@ -163,6 +169,28 @@ func (m *MotoServer) Close() {
 	}
 }
 
+// Moto starts a moto server for one test and stops it when the test ends;
+// it skips the test (fails it under CI) when no Python has moto. Tests of
+// a package that uses moto throughout share one server with MotoOnce.
+func Moto(t testing.TB) *MotoServer {
+	t.Helper()
+	py, err := MotoPython()
+	if err != nil {
+		Missing(t, motoMissing(err))
+	}
+	m, err := StartMoto(t.Context(), py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+func motoMissing(err error) string {
+	return "moto (the AWS emulator) is not importable: " + err.Error() +
+		" — it ships with the machine image's pyenv Python; set MLSHIP_MOTO_PYTHON to an interpreter that has it"
+}
+
 // MotoOnce starts one moto server for a test binary on first use. Call
 // Server from each test and Close from TestMain after m.Run.
 type MotoOnce struct {
@@ -180,8 +208,7 @@ func (o *MotoOnce) Server(t testing.TB) *MotoServer {
 	o.once.Do(func() {
 		py, err := MotoPython()
 		if err != nil {
-			o.missing = "moto (the AWS emulator) is not importable: " + err.Error() +
-				" — it ships with the machine image's pyenv Python; set MLSHIP_MOTO_PYTHON to an interpreter that has it"
+			o.missing = motoMissing(err)
 			return
 		}
 		o.srv, o.err = StartMoto(context.Background(), py)

@@ -1,6 +1,8 @@
 package sagemaker_test
 
 import (
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,7 +30,7 @@ func TestPushImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	user, pass := decodeToken(t, aws.ToString(tok.AuthorizationData[0].AuthorizationToken))
-	reg := httptest.NewServer(basicAuth(user, pass, registry.New()))
+	reg := httptest.NewServer(basicAuth(user, pass, registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
 	t.Cleanup(reg.Close)
 	host := strings.TrimPrefix(reg.URL, "http://")
 
@@ -78,7 +80,7 @@ func TestPushImage(t *testing.T) {
 // the push with the registry's error.
 func TestPushImageRejected(t *testing.T) {
 	e := newEnv(t)
-	reg := httptest.NewServer(basicAuth("AWS", "another-password", registry.New()))
+	reg := httptest.NewServer(basicAuth("AWS", "another-password", registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
 	t.Cleanup(reg.Close)
 	img, _ := random.Image(64, 1)
 	_, err := e.client(sagemaker.Options{}).PushImage(t.Context(), img, sagemaker.PushConfig{
