@@ -28,6 +28,7 @@ var Env = []EnvVar{
 	{"MLFLOW_MODELS_WORKERS", "python_function models: worker processes (default of --workers; MLFLOW_WORKERS is read too), as in MLflow"},
 	{"SERVING_MODEL_CONFIG", "python_function models: JSON object merged into the model config at load, as in MLflow"},
 	{"MLSHIP_AUTH_TOKEN", "bearer token required on inference routes (default of --auth-token)"},
+	{"AZURE_SUBSCRIPTION_ID", "azureml: default of --subscription-id (azidentity's DefaultAzureCredential reads the other AZURE_* variables)"},
 	{"LD_LIBRARY_PATH", "also searched for libonnxruntime.so"},
 	{"MLSHIP_HOST", "default of `mlship serve --host` (images built by build-docker set 0.0.0.0)"},
 	{"MLSHIP_PORT", "default of `mlship serve --port` (images built by build-docker set 8080)"},

@@ -109,6 +109,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdBench(d),
 		NewCmdPredict(d),
 		NewCmdGenerateDockerfile(d), NewCmdK8s(d),
+		NewCmdAzureML(d),
 		withDockerBuilder(NewCmdBuildDocker(d), d),
 		NewCmdSageMaker(d),
 	)
