@@ -103,7 +103,7 @@ func TestDockerdBuildAndRun(t *testing.T) {
 	if c.Labels[LabelModelUUID] != m.ModelUUID || c.Labels[LabelFlavor] != "onnx" {
 		t.Errorf("labels %v", c.Labels)
 	}
-	if !contains(c.Env, "MLSHIP_ONNXRUNTIME_LIB=/opt/mlship/lib/libonnxruntime.so.1") {
+	if !contains(c.Env, "MLSHIP_ONNXRUNTIME_LIB=/opt/mlship/lib/libonnxruntime.so.1") || !contains(c.Env, "MLSHIP_HOST=0.0.0.0") || !contains(c.Env, "MLSHIP_PORT=8080") {
 		t.Errorf("env %v", c.Env)
 	}
 
@@ -145,8 +145,11 @@ func runAndScore(t *testing.T, e *engine, image string) {
 	t.Helper()
 	port := freePort(t)
 	create := map[string]any{
-		"Image":      image,
-		"Cmd":        []string{"serve", ModelPath, "--host", "127.0.0.1", "--port", port, "--drain-grace", "100ms"},
+		"Image": image,
+		// As SageMaker runs it (`serve`, the model found at /opt/ml/model),
+		// but bound to 127.0.0.1 on a free port instead of MLSHIP_HOST's
+		// 0.0.0.0: the container shares the host's network.
+		"Cmd":        []string{"serve", "--host", "127.0.0.1", "--port", port, "--drain-grace", "100ms"},
 		"HostConfig": map[string]any{"NetworkMode": "host"},
 	}
 	var created struct{ Id string }

@@ -62,7 +62,8 @@ func (d *dockerfile) native(o Options) {
 	d.line("COPY %s/%s %s", contextLibDir, ortlib.SonameFile, lib)
 	d.line("COPY %s %s", contextBinary, BinaryPath)
 	d.line("COPY %s %s", d.modelSrc(), ModelPath)
-	d.line("ENV %s=%s", ortlib.EnvVar, lib)
+	d.line("ENV %s=%s \\", ortlib.EnvVar, lib)
+	d.serverEnv()
 	d.tail()
 }
 
@@ -123,7 +124,8 @@ func (d *dockerfile) python(o Options) error {
 	d.line("    PIP_DISABLE_PIP_VERSION_CHECK=1 \\")
 	d.line("    PIP_ROOT_USER_ACTION=ignore \\")
 	d.line("    MLSHIP_PYTHON=%s \\", py)
-	d.line("    MLFLOW_DISABLE_ENV_CREATION=True")
+	d.line("    MLFLOW_DISABLE_ENV_CREATION=True \\")
+	d.serverEnv()
 	if d.needsGomp() {
 		d.line("# LightGBM and PaddlePaddle wheels need OpenMP (as in MLflow's images).")
 		d.line("RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*")
@@ -195,6 +197,15 @@ func inImage(p string) string {
 		return p
 	}
 	return path.Join(ModelPath, p)
+}
+
+// serverEnv continues an ENV instruction with the server's address, which
+// `mlship serve` reads when its command line does not say: a runtime that
+// replaces the command (SageMaker runs the image with `serve`) still gets
+// 0.0.0.0:8080.
+func (d *dockerfile) serverEnv() {
+	d.line("    MLSHIP_HOST=0.0.0.0 \\")
+	d.line("    MLSHIP_PORT=%d", Port)
 }
 
 // tail is what every image ends with: the user, port, labels and command.
