@@ -211,6 +211,9 @@ func runAzureMLDeploy(cmd *cobra.Command, d *deps, o *azuremlDeployOptions) erro
 		return err
 	}
 	spec.Env = env
+	if err := spec.Validate(); err != nil {
+		return err
+	}
 
 	cred, err := o.credential()
 	if err != nil {

@@ -155,6 +155,8 @@ func TestAzureMLDeployFlags(t *testing.T) {
 		{[]string{"-n", "iris-ep", "--image", "x", "--env", "NOEQUALS"}, "want KEY=VALUE"},
 		{[]string{"-n", "iris-ep", "--image", "x", "--all-traffic", "--traffic-percent", "5"}, "exclusive"},
 		{[]string{"-n", "iris_ep", "--image", "x"}, "endpoint name"},
+		{[]string{"-n", "iris_ep", "-m", "./nowhere", "--registry", "myacr"}, "endpoint name"}, // before any build
+		{[]string{"-n", "iris-ep", "--image", "x", "--request-timeout", "5m"}, "request timeout"},
 	} {
 		_, err := runAzureML(t, f, append([]string{"azureml", "deploy"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.err) {

@@ -109,6 +109,16 @@ type Result struct {
 	SwaggerURI string
 }
 
+// Validate checks a Spec as Deploy will, before anything is built or sent.
+// The image may still be empty (it may not be built yet).
+func (s Spec) Validate() error {
+	if s.Image == "" {
+		s.Image = "-"
+	}
+	_, err := s.withDefaults()
+	return err
+}
+
 var nameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$`)
 
 func (s *Spec) withDefaults() (Spec, error) {
@@ -177,6 +187,14 @@ func (c *Client) Deploy(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading endpoint %s: %w", sp.Endpoint, err)
 	}
+	plan := trafficPlan{All: sp.AllTraffic}
+	if sp.TrafficPercent != nil {
+		plan.Set, plan.Percent = true, *sp.TrafficPercent
+	}
+	// Refuse a traffic split that cannot be made before creating anything.
+	if _, _, err := nextTraffic(ep.Properties.Traffic, sp.Deployment, plan); err != nil {
+		return nil, err
+	}
 	location := ep.Location
 	if !found {
 		if location = sp.Location; location == "" {
@@ -226,10 +244,6 @@ func (c *Client) Deploy(ctx context.Context, spec Spec) (*Result, error) {
 			err = ErrNotFound
 		}
 		return nil, fmt.Errorf("reading endpoint %s: %w", sp.Endpoint, err)
-	}
-	plan := trafficPlan{All: sp.AllTraffic}
-	if sp.TrafficPercent != nil {
-		plan.Set, plan.Percent = true, *sp.TrafficPercent
 	}
 	next, changed, err := nextTraffic(ep.Properties.Traffic, sp.Deployment, plan)
 	if err != nil {

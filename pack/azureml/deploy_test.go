@@ -246,14 +246,40 @@ func TestDeployTimeout(t *testing.T) {
 	}
 }
 
-func TestDeployRejectsBadRequests(t *testing.T) {
-	// An ARM error answer (here: a traffic share the service refuses)
-	// surfaces with its code and message.
+func TestDeployRefusesImpossibleTrafficFirst(t *testing.T) {
+	// 30% for the only deployment of a new endpoint cannot be made: the
+	// error comes before anything is created.
 	f, c := newFake(t)
-	f.Seed("iris-ep", map[string]int{})
-	_, err := c.Deploy(t.Context(), Spec{Endpoint: "iris-ep", Deployment: "green", Image: testImage, TrafficPercent: new(int)})
+	pct := 30
+	_, err := c.Deploy(t.Context(), Spec{Endpoint: "iris-ep", Image: testImage, TrafficPercent: &pct})
 	if err == nil || !strings.Contains(err.Error(), "no other deployment takes traffic") {
 		t.Fatalf("error %v", err)
+	}
+	if diff := cmp.Diff([]string{"GET onlineEndpoints/iris-ep"}, calls(f)); diff != "" {
+		t.Errorf("call sequence (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeployARMErrors(t *testing.T) {
+	// A request the service refuses surfaces with ARM's code and message.
+	f, c := newFake(t)
+	_, err := c.Deploy(t.Context(), Spec{Endpoint: "iris-ep", Image: testImage, InstanceType: "Standard_Bogus"})
+	var ae *Error
+	if !errors.As(err, &ae) || ae.StatusCode != 400 || ae.Code != "BadArgument" ||
+		!strings.Contains(err.Error(), "PUT workspaces/my-aml-workspace/onlineEndpoints/iris-ep/deployments/blue: 400 Bad Request: BadArgument: Instance type Standard_Bogus is not supported") {
+		t.Errorf("error %v", err)
+	}
+
+	// A missing workspace: the endpoint reads as missing, the workspace
+	// too, and nothing is created.
+	f, c = newFake(t)
+	f.Workspace = "other-workspace" // the client asks for my-aml-workspace
+	_, err = c.Deploy(t.Context(), Spec{Endpoint: "iris-ep", Image: testImage})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "workspace my-aml-workspace in resource group test-rg") {
+		t.Errorf("error %v", err)
+	}
+	if n := len(f.Calls()); n != 2 {
+		t.Errorf("calls %v", f.Calls())
 	}
 }
 

@@ -170,6 +170,15 @@ func (f *ARM) HasEndpoint(name string, deployment ...string) bool {
 	return true
 }
 
+// managedInstanceTypes are VM sizes managed online endpoints offer (a
+// subset of Azure's published list).
+var managedInstanceTypes = map[string]bool{
+	"Standard_DS1_v2": true, "Standard_DS2_v2": true, "Standard_DS3_v2": true, "Standard_DS4_v2": true, "Standard_DS5_v2": true,
+	"Standard_F2s_v2": true, "Standard_F4s_v2": true, "Standard_F8s_v2": true, "Standard_F16s_v2": true, "Standard_F32s_v2": true,
+	"Standard_E2s_v3": true, "Standard_E4s_v3": true, "Standard_E8s_v3": true, "Standard_E16s_v3": true,
+	"Standard_NC6s_v3": true, "Standard_NC12s_v3": true, "Standard_NC24s_v3": true,
+}
+
 var (
 	reWorkspace = regexp.MustCompile(`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.MachineLearningServices/workspaces/([^/]+)(/.*)?$`)
 	reOperation = regexp.MustCompile(`^/subscriptions/([^/]+)/providers/Microsoft\.MachineLearningServices/locations/([^/]+)/(mfeOperationsStatus|mfeOperationResults)/([^/]+)$`)
@@ -215,9 +224,16 @@ func (f *ARM) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := reWorkspace.FindStringSubmatch(r.URL.Path)
-	if m == nil || m[1] != f.SubscriptionID || m[2] != f.ResourceGroup || m[3] != f.Workspace {
+	if m == nil {
 		f.calls = append(f.calls, r.Method+" "+r.URL.Path)
-		f.reject(w, r, "not a resource of workspace %s", f.Workspace)
+		f.reject(w, r, "not a path of the Azure ML API")
+		return
+	}
+	if m[1] != f.SubscriptionID || m[2] != f.ResourceGroup || m[3] != f.Workspace {
+		// Another workspace: ARM's answer for a missing parent.
+		f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+		armError(w, http.StatusNotFound, "ParentResourceNotFound",
+			fmt.Sprintf("Can not perform requested operation on nested resource. Parent resource '%s' not found.", m[3]))
 		return
 	}
 	rest := strings.TrimPrefix(m[4], "/")
@@ -551,6 +567,10 @@ func (f *ARM) serveDeployment(w http.ResponseWriter, r *http.Request, epName, na
 			return
 		case p.InstanceType == "":
 			f.reject(w, r, "instanceType is required for a managed deployment")
+			return
+		case !managedInstanceTypes[p.InstanceType]:
+			// The service's answer, not a malformed request.
+			armError(w, http.StatusBadRequest, "BadArgument", "Instance type "+p.InstanceType+" is not supported for managed online endpoints.")
 			return
 		case p.ScaleSettings != nil && p.ScaleSettings.ScaleType != "Default":
 			f.reject(w, r, "managed deployments take Default scale settings")
