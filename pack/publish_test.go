@@ -5,9 +5,12 @@ import (
 	"context"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -109,5 +112,51 @@ func TestPublishers(t *testing.T) {
 	// A digest reference cannot name a docker tarball.
 	if _, err := (Tarball{Path: filepath.Join(dir, "x.tar")}).Publish(ctx, img, d); err == nil {
 		t.Error("tarball accepted a digest reference")
+	}
+}
+
+// countingTransport counts blob uploads started.
+type countingTransport struct {
+	mu      sync.Mutex
+	uploads int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/") {
+		c.mu.Lock()
+		c.uploads++
+		c.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Pushing a model-only change to a registry that holds the previous image
+// uploads the model layer and the config, nothing else.
+func TestPushModelOnlyChangeUploadsOnlyTheModel(t *testing.T) {
+	in := inputs(t)
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	ctx := context.Background()
+	ct := &countingTransport{}
+	pub := &Registry{Transport: ct}
+
+	ref1, _ := name.ParseReference(host + "/iris:1")
+	if _, err := pub.Publish(ctx, build(t, in.options()), ref1); err != nil {
+		t.Fatal(err)
+	}
+	if ct.uploads != 4 {
+		t.Errorf("first push uploaded %d blobs, want 4 (3 layers and the config)", ct.uploads)
+	}
+	mlmodel := filepath.Join(in.model, "MLmodel")
+	text, _ := os.ReadFile(mlmodel)
+	os.WriteFile(mlmodel, []byte(strings.Replace(string(text), "6a1f0e2b", "7c1f0e2b", 1)), 0o644)
+	ct.uploads = 0
+	ref2, _ := name.ParseReference(host + "/iris:2")
+	if _, err := pub.Publish(ctx, build(t, in.options()), ref2); err != nil {
+		t.Fatal(err)
+	}
+	if ct.uploads != 2 {
+		t.Errorf("pushing a model-only change uploaded %d blobs, want 2 (the model layer and the config)", ct.uploads)
 	}
 }

@@ -27,6 +27,9 @@ if [[ "$mode" == "test" ]]; then
   # bench/mlflow-baseline: the MLflow 2.x-style scoring server (Flask under
   # gunicorn; it reads MLmodel with PyYAML).
   apt_pkgs+=(python3-flask gunicorn python3-yaml)
+  # pack and build-docker: a real OCI registry to push images to and pull
+  # them back from (started by the tests on 127.0.0.1 with their own config).
+  apt_pkgs+=(docker-registry)
 fi
 
 # Node.js and npm install DuckDB, the independent reader predict's tests
@@ -53,6 +56,11 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq >/dev/null || true
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # On a systemd machine the package starts its own registry with the
+    # packaged config (all interfaces, port 5000): the tests never use it.
+    if [[ " ${missing[*]} " == *" docker-registry "* && -d /run/systemd/system ]]; then
+      $sudo systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+    fi
   else
     echo "setup: missing Debian packages: ${missing[*]} (install them with apt-get as root); tests that need them will say so" >&2
   fi
