@@ -309,9 +309,15 @@ func mlshipBinary(p string, platform v1.Platform) (string, error) {
 // readable by the image's user, root-owned so the server cannot change it.
 // Symbolic links to files are followed; other special files are refused.
 func modelTree(dir string) (*tree, error) {
+	// The walk starts at the directory itself, also when the path given
+	// is a symbolic link to it.
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the model: %w", err)
+	}
 	t := newTree()
 	t.dir(ModelDir, 0o755, 0, 0)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -354,5 +360,5 @@ func buildLayer(ctx context.Context, t *tree, o layerOptions) (v1.Layer, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return t.build(o)
+	return t.build(ctx, o)
 }

@@ -343,3 +343,32 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+// A model reached through a symbolic link packs the same as the directory,
+// and a cancelled build stops with the context's error.
+func TestModelPathAndCancel(t *testing.T) {
+	in := inputs(t)
+	want := digestOf(t, build(t, in.options()))
+	link := filepath.Join(t.TempDir(), "linked")
+	if err := os.Symlink(in.model, link); err != nil {
+		t.Fatal(err)
+	}
+	o := in.options()
+	o.Model = link
+	img := build(t, o)
+	layers, _ := img.Layers()
+	entries, _ := readLayer(t, layers[2])
+	if _, ok := entries["opt/ml/model/model.onnx"]; !ok {
+		t.Fatalf("model layer through a link: %v", entries)
+	}
+	cf, _ := img.ConfigFile()
+	if cf.Config.Labels[LabelTitle] == filepath.Base(in.model) && digestOf(t, img) != want {
+		t.Errorf("digest through a link %s, want %s", digestOf(t, img), want)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Build(ctx, in.options()); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled build: %v", err)
+	}
+}

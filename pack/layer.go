@@ -2,6 +2,7 @@ package pack
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"hash"
@@ -85,7 +86,7 @@ func (t *tree) sorted() []entry {
 
 // writeTar writes the tree as a tar stream: sorted entries, one fixed
 // modification time, numeric owners only.
-func (t *tree) writeTar(w io.Writer, mtime time.Time) error {
+func (t *tree) writeTar(ctx context.Context, w io.Writer, mtime time.Time) error {
 	tw := tar.NewWriter(w)
 	mtime = mtime.UTC().Truncate(time.Second)
 	for _, e := range t.sorted() {
@@ -118,14 +119,14 @@ func (t *tree) writeTar(w io.Writer, mtime time.Time) error {
 			}
 			continue
 		}
-		if err := copyFile(tw, hdr, e.src); err != nil {
+		if err := copyFile(ctx, tw, hdr, e.src); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
 }
 
-func copyFile(tw *tar.Writer, hdr *tar.Header, src string) error {
+func copyFile(ctx context.Context, tw *tar.Writer, hdr *tar.Header, src string) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return err
@@ -142,7 +143,7 @@ func copyFile(tw *tar.Writer, hdr *tar.Header, src string) error {
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
-	n, err := io.Copy(tw, f)
+	n, err := io.Copy(tw, ctxReader{ctx, f})
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", src, err)
 	}
@@ -165,7 +166,7 @@ type layerOptions struct {
 // and size (the gzip's), and the bytes to push. Go's gzip writer stores no
 // name and a zero time, so the same tar always compresses to the same
 // bytes.
-func (t *tree) build(o layerOptions) (v1.Layer, error) {
+func (t *tree) build(ctx context.Context, o layerOptions) (v1.Layer, error) {
 	f, err := os.CreateTemp(o.tempDir, "mlship-layer-*.tar.gz")
 	if err != nil {
 		return nil, fmt.Errorf("creating a layer file: %w", err)
@@ -186,7 +187,7 @@ func (t *tree) build(o layerOptions) (v1.Layer, error) {
 		return nil, err
 	}
 	uncompressed := sha256.New()
-	if err := t.writeTar(io.MultiWriter(zw, uncompressed), o.mtime); err != nil {
+	if err := t.writeTar(ctx, io.MultiWriter(zw, uncompressed), o.mtime); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("writing layer: %w", err)
 	}
@@ -206,6 +207,20 @@ func (t *tree) build(o layerOptions) (v1.Layer, error) {
 
 func hashOf(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}
+}
+
+// ctxReader stops a copy when ctx is done, so an interrupted build of a
+// large model ends at once.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 type countWriter struct{ n int64 }
