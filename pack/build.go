@@ -121,7 +121,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 			if err != nil {
 				return fmt.Errorf("host base: %w", err)
 			}
-			hostLayer, err = buildLayer(gctx, t, lo)
+			hostLayer, err = cachedLayer(gctx, t, lo, opts.LayerCache)
 			return err
 		})
 	}
@@ -131,7 +131,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		for _, l := range libs {
 			t.file(LibDir+"/"+l.name, l.host, 0o644)
 		}
-		rt, err = buildLayer(gctx, t, lo)
+		rt, err = cachedLayer(gctx, t, lo, opts.LayerCache)
 		return err
 	})
 	g.Go(func() error {
@@ -354,6 +354,21 @@ func modelTree(dir string) (*tree, error) {
 	}
 	return t, nil
 }
+
+// cachedLayer is buildLayer through the layer cache in dir, if any.
+func cachedLayer(ctx context.Context, t *tree, o layerOptions, dir string) (v1.Layer, error) {
+	if dir == "" {
+		return buildLayer(ctx, t, o)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return (&layerCache{dir: dir, keep: cacheKeep}).build(ctx, t, o)
+}
+
+// cacheKeep is how many layers the cache keeps: the runtime and host base
+// of the two latest mlship binaries.
+const cacheKeep = 4
 
 // buildLayer builds a tree into a layer unless ctx is done.
 func buildLayer(ctx context.Context, t *tree, o layerOptions) (v1.Layer, error) {

@@ -28,7 +28,9 @@
 // time is Options.Epoch, else the model's utc_time_created. The same inputs
 // give the same digest, and a change to the model alone changes only the
 // model layer, so a registry holding the previous image receives only that
-// layer.
+// layer. Options.LayerCache keeps the base and runtime layers between
+// builds (keyed by content hashes), so such a rebuild compresses only the
+// model layer.
 //
 // Only native flavors are packed (their runtimes are shared libraries the
 // builder can copy); a model that would be served as python_function gets a

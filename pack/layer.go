@@ -159,6 +159,7 @@ type layerOptions struct {
 	mediaType types.MediaType
 	level     int    // gzip level
 	tempDir   string // where the compressed layer is spooled
+	keepFile  bool   // leave the file in tempDir (for the cache) instead of unlinking it
 }
 
 // build writes the tree once through two hashes and gzip into an unlinked
@@ -175,25 +176,31 @@ func (t *tree) build(ctx context.Context, o layerOptions) (v1.Layer, error) {
 	// whatever happens to the image or the process: the descriptor is
 	// closed by *os.File's finalizer once neither the layer nor a reader
 	// of it is reachable.
-	if err := os.Remove(f.Name()); err != nil {
+	if !o.keepFile {
+		if err := os.Remove(f.Name()); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	fail := func(err error) (v1.Layer, error) {
 		f.Close()
+		if o.keepFile {
+			os.Remove(f.Name())
+		}
 		return nil, err
 	}
 	compressed := sha256.New()
 	counter := &countWriter{}
 	zw, err := gzip.NewWriterLevel(io.MultiWriter(f, compressed, counter), o.level)
 	if err != nil {
-		f.Close()
-		return nil, err
+		return fail(err)
 	}
 	uncompressed := sha256.New()
 	if err := t.writeTar(ctx, io.MultiWriter(zw, uncompressed), o.mtime); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("writing layer: %w", err)
+		return fail(fmt.Errorf("writing layer: %w", err))
 	}
 	if err := zw.Close(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("compressing layer: %w", err)
+		return fail(fmt.Errorf("compressing layer: %w", err))
 	}
 	l := &spooledLayer{
 		f:         f,

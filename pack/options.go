@@ -80,6 +80,11 @@ type Options struct {
 	// TempDir is where layers are spooled (unlinked files); empty: the
 	// system's.
 	TempDir string
+	// LayerCache, when set, is a directory keeping the base and runtime
+	// layers between builds (keyed by the hashes of their contents), so a
+	// model-only change compresses only the model layer. The four most
+	// recently used entries are kept.
+	LayerCache string
 	// Level is the gzip level of the layers built; 0: the default (6).
 	Level int
 	// Logger receives progress; nil: discarded.

@@ -26,16 +26,24 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/mlship/mlship/internal/ortlib"
 	"github.com/mlship/mlship/internal/testenv"
 )
 
 var digestLine = regexp.MustCompile(`(?m)^digest\s+(sha256:[0-9a-f]{64})$`)
 
 // buildDocker runs `mlship build-docker` and returns the digest it prints.
+// It finds ONNX Runtime where the tests do and keeps its layer cache in a
+// temporary directory, not the user's cache.
 func buildDocker(t *testing.T, bin string, args ...string) string {
 	t.Helper()
 	_, cache := testenv.ONNXRuntime(t)
-	code, stdout, stderr := run(t, bin, []string{"MLSHIP_CACHE_DIR=" + cache}, args...)
+	lib := os.Getenv(ortlib.EnvVar)
+	if lib == "" {
+		lib = ortlib.CachedPath(cache)
+	}
+	env := []string{ortlib.EnvVar + "=" + lib, "MLSHIP_CACHE_DIR=" + t.TempDir()}
+	code, stdout, stderr := run(t, bin, env, args...)
 	if code != 0 {
 		t.Fatalf("mlship %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout, stderr)
 	}

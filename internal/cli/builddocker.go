@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type buildDockerOptions struct {
 	tarball   string
 	insecure  bool
 	labels    []string
+	noCache   bool
 
 	// MLflow flags accepted for compatibility.
 	envManager     string
@@ -52,6 +54,7 @@ func (o *buildDockerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tarball, "tarball", "", "write a tarball that docker load reads to `FILE` (- for standard output)")
 	fs.BoolVar(&o.insecure, "insecure-registry", false, "allow plain HTTP and unverified TLS to registries (loopback registries always use HTTP)")
 	fs.StringArrayVar(&o.labels, "label", nil, "add a label KEY=VALUE to the image (repeatable)")
+	fs.BoolVar(&o.noCache, "no-layer-cache", false, "compress the base and runtime layers again instead of reusing them from mlship's cache (MLSHIP_CACHE_DIR/layers)")
 	fs.StringVar(&o.envManager, "env-manager", "", "accepted for MLflow compatibility; native flavors need no Python environment")
 	fs.BoolVar(&o.installMLflow, "install-mlflow", false, "accepted for MLflow compatibility; the image does not need MLflow")
 	fs.StringVar(&o.mlflowHome, "mlflow-home", "", "accepted for MLflow compatibility; ignored")
@@ -122,6 +125,10 @@ func runBuildDocker(cmd *cobra.Command, d *deps, o *buildDockerOptions) error {
 		tarW, out = d.stdout, d.stderr
 	}
 
+	layerCache := ""
+	if dir := d.env.cacheDir(); dir != "" && !o.noCache {
+		layerCache = filepath.Join(dir, "layers")
+	}
 	start := time.Now()
 	img, err := pack.Build(ctx, pack.Options{
 		Model:    o.model,
@@ -136,6 +143,8 @@ func runBuildDocker(cmd *cobra.Command, d *deps, o *buildDockerOptions) error {
 		CacheDir: d.env.cacheDir(),
 		Insecure: o.insecure,
 		Logger:   log,
+
+		LayerCache: layerCache,
 	})
 	var ferr *pack.FlavorError
 	if errors.As(err, &ferr) && (ferr.Python || ferr.Forced == "python_function") {

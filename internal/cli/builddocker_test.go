@@ -190,3 +190,31 @@ func TestServeAddress(t *testing.T) {
 		t.Errorf("drain-timeout %s plus the 2 s grace exceeds SageMaker's 30 s", dt)
 	}
 }
+
+// Builds keep their base and runtime layers in MLSHIP_CACHE_DIR/layers
+// unless told not to; the digest is the same either way.
+func TestBuildDockerLayerCache(t *testing.T) {
+	model := example(t, "iris-onnx")
+	cache := t.TempDir()
+	env := map[string]string{"MLSHIP_CACHE_DIR": cache}
+	digest := func(out string) string { return regexp.MustCompile(`digest +(\S+)`).FindStringSubmatch(out)[1] }
+	bypass, _, err := buildDockerCLI(t, env, "build-docker", "-m", model, "--no-layer-cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "layers")); err == nil {
+		t.Error("--no-layer-cache wrote the cache")
+	}
+	for i := 0; i < 2; i++ {
+		out, _, err := buildDockerCLI(t, env, "build-docker", "-m", model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if digest(out) != digest(bypass) {
+			t.Errorf("build %d through the cache: %s, without: %s", i, digest(out), digest(bypass))
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(cache, "layers", "*.tar.gz")); len(m) != 2 {
+		t.Errorf("cache holds %v", m)
+	}
+}
