@@ -50,9 +50,19 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	flavor, libsFor, err := selectFlavor(m, opts.Flavor)
+	flavor, libsFor, err := selectFlavor(m, opts.Flavor, opts.PythonEnv != "")
 	if err != nil {
 		return nil, err
+	}
+	var pyEnv *pythonEnv
+	if opts.PythonEnv != "" {
+		if flavor != mlmodel.PyFuncFlavorName {
+			return nil, fmt.Errorf("the model is served with its native flavor %s, which needs no Python environment; "+
+				"to serve it through python_function with the one given, force that flavor (--flavor python_function)", flavor)
+		}
+		if pyEnv, err = readPythonEnv(opts.PythonEnv, platform); err != nil {
+			return nil, err
+		}
 	}
 	libs, err := libsFor(opts.Getenv, opts.CacheDir)
 	if err != nil {
@@ -82,6 +92,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		baseImg                  v1.Image
 		info                     baseInfo
 		hostLayer, rt, modelLayr v1.Layer
+		pyLayer                  v1.Layer
 	)
 	lo := layerOptions{mtime: fileTime, level: opts.Level, tempDir: opts.TempDir}
 	if lo.level == 0 {
@@ -117,7 +128,17 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 				programs = append(programs, l.host)
 				provided[l.name] = true
 			}
-			t, _, err := hostBaseTree(programs, platform.Architecture, provided)
+			if pyEnv != nil {
+				programs = append(programs, pyEnv.elfs...)
+				for n := range pyEnv.provided {
+					provided[n] = true
+				}
+			}
+			var data []string
+			if pyEnv != nil {
+				data = append(data, hostZoneinfo)
+			}
+			t, _, err := hostBaseTree(programs, platform.Architecture, provided, data...)
 			if err != nil {
 				return fmt.Errorf("host base: %w", err)
 			}
@@ -134,6 +155,12 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		rt, err = cachedLayer(gctx, t, lo, opts.LayerCache)
 		return err
 	})
+	if pyEnv != nil {
+		g.Go(func() error {
+			pyLayer, err = cachedLayer(gctx, pyEnv.t, lo, opts.LayerCache)
+			return err
+		})
+	}
 	g.Go(func() error {
 		t, err := modelTree(m.Dir)
 		if err != nil {
@@ -162,10 +189,18 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 			return nil, err
 		}
 	}
-	img, err = mutate.Append(img,
+	// The Python environment goes below the runtime: a new mlship binary
+	// then leaves the environment's layer (and its chain ID in a Docker
+	// engine's store) as it was.
+	var adds []mutate.Addendum
+	if pyEnv != nil {
+		adds = append(adds, mutate.Addendum{Layer: pyLayer, History: history(HistoryPython, created)})
+	}
+	adds = append(adds,
 		mutate.Addendum{Layer: rt, History: history(HistoryRuntime, created)},
 		mutate.Addendum{Layer: modelLayr, History: history(HistoryModel, created)},
 	)
+	img, err = mutate.Append(img, adds...)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +211,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	cf = cf.DeepCopy()
 	cf.Created = v1.Time{Time: created}
 	cf.OS, cf.Architecture, cf.Variant = platform.OS, platform.Architecture, platform.Variant
-	cf.Config = imageConfig(cf.Config, m, flavor, libs, created, info, opts)
+	cf.Config = imageConfig(cf.Config, m, flavor, libs, pyEnv, created, info, opts)
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		return nil, err
@@ -197,7 +232,7 @@ func history(by string, created time.Time) v1.History {
 // imageConfig is the base's runtime configuration with the server's: the
 // base's environment is kept (with mlship's directory first on PATH) and
 // its labels are overridden key by key.
-func imageConfig(c v1.Config, m *mlmodel.Model, flavor string, libs []nativeLib, created time.Time, base baseInfo, o Options) v1.Config {
+func imageConfig(c v1.Config, m *mlmodel.Model, flavor string, libs []nativeLib, py *pythonEnv, created time.Time, base baseInfo, o Options) v1.Config {
 	env := map[string]string{}
 	var order []string
 	setEnv := func(kv string) {
@@ -217,6 +252,17 @@ func imageConfig(c v1.Config, m *mlmodel.Model, flavor string, libs []nativeLib,
 	setEnv("PATH=" + BinDir + ":" + p)
 	for _, l := range libs {
 		setEnv(l.env + "=" + LibDir + "/" + l.name)
+	}
+	if py != nil {
+		// The python_function flavor runs the workers with MLSHIP_PYTHON
+		// (the "local" environment manager, mlship serve's default).
+		setEnv("MLSHIP_PYTHON=" + py.interpreter)
+		if py.home {
+			// A virtual environment's pyvenv.cfg names its base
+			// interpreter's directory on the build machine; PYTHONHOME
+			// makes the interpreter take its prefix from the image.
+			setEnv("PYTHONHOME=" + PythonDir)
+		}
 	}
 	// `mlship serve` reads its listening address from these when no flag
 	// gives it, so a runtime replacing the command (SageMaker's `serve`)
@@ -245,6 +291,10 @@ func imageConfig(c v1.Config, m *mlmodel.Model, flavor string, libs []nativeLib,
 	c.Labels = labels
 	c.Entrypoint = slices.Clone(Entrypoint)
 	c.Cmd = slices.Clone(Cmd)
+	if flavor == mlmodel.PyFuncFlavorName && hasNative(m) {
+		// mlship serve would pick the native flavor.
+		c.Cmd = append(c.Cmd, "--flavor", flavor)
+	}
 	c.User = strconv.Itoa(userID) + ":" + strconv.Itoa(groupID)
 	c.WorkingDir = WorkingDir
 	c.ExposedPorts = map[string]struct{}{strconv.Itoa(Port) + "/tcp": {}}
@@ -367,8 +417,9 @@ func cachedLayer(ctx context.Context, t *tree, o layerOptions, dir string) (v1.L
 }
 
 // cacheKeep is how many layers the cache keeps: the runtime and host base
-// of the two latest mlship binaries.
-const cacheKeep = 4
+// of the two latest mlship binaries, and a Python environment's layer with
+// its host base.
+const cacheKeep = 6
 
 // buildLayer builds a tree into a layer unless ctx is done.
 func buildLayer(ctx context.Context, t *tree, o layerOptions) (v1.Layer, error) {

@@ -62,10 +62,12 @@ func (e *FlavorError) Error() string {
 	}
 	pack := strings.Join(native, ", ")
 	switch {
+	case e.Forced == mlmodel.PyFuncFlavorName && !e.Python:
+		return fmt.Sprintf("cannot build an image serving flavor %q: the model has none (its flavors: %s)", e.Forced, have)
 	case e.Forced == mlmodel.PyFuncFlavorName || (e.Forced == "" && e.Python):
 		return fmt.Sprintf("the model would be served as python_function (its flavors: %s): the daemonless image builder "+
 			"packs native flavors (%s), whose runtimes it copies into the image, while a python_function image "+
-			"needs the model's Python environment installed in it", have, pack)
+			"needs a Python environment with the model's packages in it, and none was given", have, pack)
 	case e.Forced != "":
 		return fmt.Sprintf("cannot build an image serving flavor %q (the model has: %s; the image builder packs: %s)", e.Forced, have, pack)
 	default:
@@ -76,8 +78,10 @@ func (e *FlavorError) Error() string {
 func (e *FlavorError) Is(target error) bool { return target == ErrNoNativeFlavor }
 
 // selectFlavor picks the flavor the image serves: force when given, else
-// the first native flavor the model has.
-func selectFlavor(m *mlmodel.Model, force string) (string, func(func(string) string, string) ([]nativeLib, error), error) {
+// the first native flavor the model has; with a Python environment
+// (python), python_function when forced or when the model has no native
+// flavor.
+func selectFlavor(m *mlmodel.Model, force string, python bool) (string, func(func(string) string, string) ([]nativeLib, error), error) {
 	have := m.FlavorNames()
 	ferr := &FlavorError{Model: have, Forced: force, Python: slices.Contains(have, mlmodel.PyFuncFlavorName)}
 	for _, f := range nativeFlavors {
@@ -86,5 +90,23 @@ func selectFlavor(m *mlmodel.Model, force string) (string, func(func(string) str
 		}
 		return f.name, f.libraries, nil
 	}
+	if python && ferr.Python && (force == "" || force == mlmodel.PyFuncFlavorName) {
+		return mlmodel.PyFuncFlavorName, noLibraries, nil
+	}
 	return "", nil, ferr
+}
+
+// noLibraries is the native libraries of python_function: none (its
+// extension modules come with the Python environment).
+func noLibraries(func(string) string, string) ([]nativeLib, error) { return nil, nil }
+
+// hasNative says whether the model has a flavor the image could serve
+// without Python.
+func hasNative(m *mlmodel.Model) bool {
+	for _, f := range nativeFlavors {
+		if _, ok := m.Flavors[f.name]; ok {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,10 +43,16 @@ var (
 	hostDpkgStatus = "/var/lib/dpkg/status"
 )
 
+// hostZoneinfo is the system's time zone database, which the host base
+// carries for Python environments: Python's zoneinfo module and Debian's
+// pytz (patched to read tzdata.zi) look for it there.
+const hostZoneinfo = "/usr/share/zoneinfo"
+
 // hostBaseTree lays out the host base for programs (host paths of ELF files
-// that go into the image elsewhere) on platform arch. provided are the
-// sonames the image carries itself.
-func hostBaseTree(programs []string, arch string, provided map[string]bool) (*tree, []string, error) {
+// that go into the image elsewhere) on platform arch, with the host
+// directories dataDirs copied as they are. provided are the sonames the
+// image carries itself.
+func hostBaseTree(programs []string, arch string, provided map[string]bool, dataDirs ...string) (*tree, []string, error) {
 	dirs, ok := systemLibDirs[arch]
 	if !ok {
 		return nil, nil, fmt.Errorf("the host base supports linux/amd64 and linux/arm64, not linux/%s", arch)
@@ -62,6 +69,13 @@ func hostBaseTree(programs []string, arch string, provided map[string]bool) (*tr
 			return nil, nil, fmt.Errorf("copying %s: %w", p, err)
 		}
 		copied = append(copied, p, real)
+	}
+	for _, d := range dataDirs {
+		files, err := t.hostDir(d)
+		if err != nil {
+			return nil, nil, fmt.Errorf("copying %s: %w", d, err)
+		}
+		copied = append(copied, files...)
 	}
 	t.data("etc/passwd", []byte(etcPasswd), 0o644)
 	t.data("etc/group", []byte(etcGroup), 0o644)
@@ -129,6 +143,61 @@ func (t *tree) hostPath(p string) (string, error) {
 		p = next
 	}
 	return "", fmt.Errorf("too many symbolic links")
+}
+
+// hostDir copies the host directory dir into the tree at the same path:
+// regular files (0644, or 0755 when executable) and the symbolic links
+// that stay inside it. Links leading out (zoneinfo's localtime ->
+// /etc/localtime) are left out. It returns the files copied. A missing
+// directory copies nothing.
+func (t *tree) hostDir(dir string) ([]string, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, nil
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(real, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, rel)
+		switch typ := d.Type(); {
+		case d.IsDir():
+			t.dir(dst, 0o755, 0, 0)
+		case typ&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			resolved := target
+			if !filepath.IsAbs(target) {
+				resolved = filepath.Join(filepath.Dir(p), target)
+			}
+			if within(real, resolved) && !filepath.IsAbs(target) {
+				t.symlink(dst, target)
+			}
+		case typ.IsRegular():
+			st, err := d.Info()
+			if err != nil {
+				return err
+			}
+			mode := int64(0o644)
+			if st.Mode().Perm()&0o111 != 0 {
+				mode = 0o755
+			}
+			t.file(dst, p, mode)
+			files = append(files, dst)
+		}
+		return nil
+	})
+	return files, err
 }
 
 // dpkgStanzas returns, for the Debian packages owning any of paths, their

@@ -64,6 +64,11 @@ type Options struct {
 	Labels map[string]string
 	// Env is added to the image's environment ("KEY=VALUE").
 	Env []string
+	// PythonEnv is a prepared, self-contained Python environment (its
+	// interpreter, standard library and packages) to add at PythonDir, so
+	// that a python_function model can be packed; see readPythonEnv and
+	// docs/images.md. Empty: only native flavors are packed.
+	PythonEnv string
 	// Getenv and CacheDir are where native libraries are looked for
 	// (MLSHIP_ONNXRUNTIME_LIB, LD_LIBRARY_PATH, mlship's cache), as the
 	// flavors look at serve time. Nil Getenv: an empty environment.
@@ -80,10 +85,10 @@ type Options struct {
 	// TempDir is where layers are spooled (unlinked files); empty: the
 	// system's.
 	TempDir string
-	// LayerCache, when set, is a directory keeping the base and runtime
-	// layers between builds (keyed by the hashes of their contents), so a
-	// model-only change compresses only the model layer. The four most
-	// recently used entries are kept.
+	// LayerCache, when set, is a directory keeping the base, runtime and
+	// Python environment layers between builds (keyed by the hashes of
+	// their contents), so a model-only change compresses only the model
+	// layer. The six most recently used entries are kept.
 	LayerCache string
 	// Level is the gzip level of the layers built; 0: the default (6).
 	Level int

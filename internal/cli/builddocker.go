@@ -33,6 +33,7 @@ type buildDockerOptions struct {
 	insecure  bool
 	labels    []string
 	noCache   bool
+	pythonEnv string
 
 	// MLflow flags accepted for compatibility.
 	envManager     string
@@ -54,6 +55,7 @@ func (o *buildDockerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tarball, "tarball", "", "write a tarball that docker load reads to `FILE` (- for standard output)")
 	fs.BoolVar(&o.insecure, "insecure-registry", false, "allow plain HTTP and unverified TLS to registries (loopback registries always use HTTP)")
 	fs.StringArrayVar(&o.labels, "label", nil, "add a label KEY=VALUE to the image (repeatable)")
+	fs.StringVar(&o.pythonEnv, "python-env", "", "add this prepared, self-contained Python environment (`DIR` with bin/python3, its standard library and the model's packages) at /opt/mlship/python, to serve a python_function model (docs/images.md)")
 	fs.BoolVar(&o.noCache, "no-layer-cache", false, "compress the base and runtime layers again instead of reusing them from mlship's cache (MLSHIP_CACHE_DIR/layers)")
 	fs.StringVar(&o.envManager, "env-manager", "", "accepted for MLflow compatibility; native flavors need no Python environment")
 	fs.BoolVar(&o.installMLflow, "install-mlflow", false, "accepted for MLflow compatibility; the image does not need MLflow")
@@ -93,7 +95,11 @@ func runBuildDocker(cmd *cobra.Command, d *deps, o *buildDockerOptions) error {
 	ctx := cmd.Context()
 	log := d.logger()
 	if o.envManager != "" || o.installMLflow || o.mlflowHome != "" || o.installJava || o.enableMLServer {
-		log.Info("MLflow's environment flags are ignored: the image serves a native flavor in-process")
+		if o.pythonEnv != "" {
+			log.Info("MLflow's environment flags are ignored: the image runs the Python environment given by --python-env")
+		} else {
+			log.Info("MLflow's environment flags are ignored: the image serves a native flavor in-process")
+		}
 	}
 	var nopts []name.Option
 	if o.insecure {
@@ -143,6 +149,8 @@ func runBuildDocker(cmd *cobra.Command, d *deps, o *buildDockerOptions) error {
 		CacheDir: d.env.cacheDir(),
 		Insecure: o.insecure,
 		Logger:   log,
+
+		PythonEnv: o.pythonEnv,
 
 		LayerCache: layerCache,
 	})
@@ -205,7 +213,7 @@ func pythonImageHint(cmd *cobra.Command) string {
 		ways = append(ways, "`--builder docker` builds that Dockerfile with a Docker Engine")
 	}
 	if cmd.Flags().Lookup("python-env") != nil {
-		ways = append(ways, "--python-env DIR adds a prepared environment as a layer")
+		ways = append(ways, "--python-env DIR adds a prepared Python environment with the model's packages as a layer (docs/images.md)")
 	}
 	if len(ways) == 0 {
 		return "this build of mlship cannot yet make python_function images: export the model to ONNX, or build an image with `mlflow models build-docker`"
@@ -247,6 +255,8 @@ func printSize(w io.Writer, img v1.Image) error {
 				label = "runtime"
 			case pack.HistoryModel:
 				label = "model"
+			case pack.HistoryPython:
+				label = "python"
 			}
 		}
 		parts = append(parts, label+" "+humanBytes(s))
