@@ -12,6 +12,8 @@
 //	runtime   /opt/mlship/bin/mlship and the native libraries the serving
 //	          flavor loads (ONNX Runtime at /opt/mlship/lib, found as the
 //	          onnx flavor finds it: internal/ortlib)
+//	python    with Options.PythonEnv only: a prepared Python environment
+//	          at /opt/mlship/python (PythonDir), below the runtime layer
 //	model     the model directory at /opt/ml/model (ModelDir)
 //
 // and a configuration that runs `mlship serve /opt/ml/model` as user
@@ -32,10 +34,15 @@
 // builds (keyed by content hashes), so such a rebuild compresses only the
 // model layer.
 //
-// Only native flavors are packed (their runtimes are shared libraries the
-// builder can copy); a model that would be served as python_function gets a
-// *FlavorError (errors.Is ErrNoNativeFlavor): its Python environment has to
-// be installed in the image, which pack/dockerfile's Dockerfile does.
+// Native flavors are packed by copying their runtimes (shared libraries).
+// A model that would be served as python_function needs Options.PythonEnv,
+// a prepared, self-contained Python environment (interpreter, standard
+// library, packages) that goes in as a layer, with MLSHIP_PYTHON naming
+// its interpreter; with the host base, the system libraries of its
+// interpreter and of every shared object in it join the base. Without one,
+// such a model gets a *FlavorError (errors.Is ErrNoNativeFlavor); the
+// other way is pack/dockerfile's Dockerfile, which installs the
+// environment.
 //
 // Publisher implementations put an image somewhere under a name and return
 // the name pinned to its digest: Registry (any registry; credentials from

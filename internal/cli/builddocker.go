@@ -76,11 +76,14 @@ func NewCmdBuildDocker(d *deps) *cobra.Command {
 		Long: "Build an OCI image that serves the model with `mlship serve` on port 8080 (SageMaker's\n" +
 			"container contract): a base, a layer with mlship and the native libraries the model's\n" +
 			"flavor loads, and a layer with the model at /opt/ml/model. No container engine is used.\n" +
+			"A python_function model needs --python-env DIR, a prepared Python environment that goes in\n" +
+			"as a layer at /opt/mlship/python.\n" +
 			"The same inputs give the same digest, and a model-only change rebuilds only the model layer.\n" +
 			"See docs/images.md.",
 		Example: "  mlship build-docker -m ./model -n 127.0.0.1:5000/iris:1 --push\n" +
 			"  mlship build-docker -m ./model -n iris:1 --tarball iris.tar && docker load -i iris.tar\n" +
-			"  mlship build-docker -m ./model -n iris:1 --oci-layout ./images",
+			"  mlship build-docker -m ./model -n iris:1 --oci-layout ./images\n" +
+			"  mlship build-docker -m ./sklearn-model -n iris-sklearn:1 --python-env ./pyenv --tarball iris.tar",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBuildDocker(cmd, d, o)
