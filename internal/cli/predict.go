@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -46,6 +48,8 @@ type predictOptions struct {
 	installMLflow bool
 	pipOverride   string
 	extraEnv      []string
+	cpuProfile    string // hidden: bench/predict.sh profiles with it
+	memProfile    string // hidden
 }
 
 func (o *predictOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflow bool) {
@@ -84,6 +88,10 @@ func (o *predictOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflow bool) {
 	fs.BoolVar(&o.noMLflow, "no-mlflow-loader", false, "python_function models: load with mlship's own loaders even when mlflow is importable")
 	fs.IntVar(&o.workers, "workers", 0, "python_function models: worker processes (default: --parallelism)")
 	fs.DurationVar(&o.startTimeout, "worker-start-timeout", 5*time.Minute, "python_function models: how long a worker may take to load the model")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the scoring (after the model is loaded) to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (allocations over the run, and what is in use at the end) to this file")
+	_ = fs.MarkHidden("cpuprofile")
+	_ = fs.MarkHidden("memprofile")
 }
 
 // NewCmdPredict is `mlship predict -m MODEL -i INPUT -o OUTPUT`.
@@ -230,6 +238,27 @@ func runPredict(cmd *cobra.Command, d *deps, o *predictOptions, mlflow bool) err
 		return err
 	}
 	defer loaded.Close()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	_, err = predict.Run(ctx, loaded.Predictor, loaded.Model, opts)
+	if o.memProfile != "" {
+		f, ferr := os.Create(o.memProfile)
+		if ferr != nil {
+			return errors.Join(err, fmt.Errorf("--memprofile: %w", ferr))
+		}
+		defer f.Close()
+		if perr := pprof.Lookup("allocs").WriteTo(f, 0); perr != nil {
+			return errors.Join(err, fmt.Errorf("--memprofile: %w", perr))
+		}
+	}
 	return err
 }
