@@ -31,7 +31,8 @@ type Options struct {
 	// InputFormat and OutputFormat override the formats the file
 	// extensions give.
 	InputFormat, OutputFormat Format
-	// BatchRows is the most rows one Predict call gets.
+	// BatchRows is the most rows one Predict call gets; 0 sizes batches
+	// by the signature's row width (see autoBatchRows).
 	BatchRows int
 	// Parallelism is the number of batches scored at once.
 	Parallelism int
@@ -59,8 +60,8 @@ type Options struct {
 }
 
 func (o *Options) validate() error {
-	if o.BatchRows < 1 {
-		return fmt.Errorf("--batch-rows must be at least 1")
+	if o.BatchRows < 0 {
+		return fmt.Errorf("--batch-rows must be at least 1 (or 0 for automatic)")
 	}
 	if o.Parallelism < 1 {
 		return fmt.Errorf("--parallelism must be at least 1")

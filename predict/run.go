@@ -53,6 +53,61 @@ func (s Summary) badSkipped() int64 {
 	return 0
 }
 
+// Automatic batch sizes: batches of about batchBytes of input, between
+// minAutoRows and maxAutoRows rows. Memory follows bytes in flight, not
+// rows: 10,000 rows of a 256-float tensor are 10 MiB a batch, and with up
+// to 2 × --parallelism batches, their outputs, the runtime's activations
+// and the Go heap's headroom, that took a 2-core run past 500 MiB
+// (docs/performance.md); 4 MiB batches keep it near 400 MiB at the same
+// CPU cost per row, while narrow rows (iris: 16 bytes) keep 10,000-row
+// batches, whose per-call overhead is already small.
+const (
+	batchBytes  = 4 << 20
+	minAutoRows = 256
+	maxAutoRows = 10000
+)
+
+// autoBatchRows sizes batches by the signature's row width (8 bytes a
+// column, 32 a string, a tensor's element count × element size); without
+// a signature it is maxAutoRows.
+func autoBatchRows(in *mlmodel.Schema) int {
+	width := int64(0)
+	if in != nil {
+		for _, c := range in.Columns {
+			switch c.Type.Kind {
+			case mlmodel.String, mlmodel.Binary, mlmodel.Array, mlmodel.Object, mlmodel.Map, mlmodel.AnyType:
+				width += 32
+			default:
+				width += 8
+			}
+		}
+		for _, t := range in.Tensors {
+			n := int64(1)
+			for _, d := range t.Shape[min(1, len(t.Shape)):] {
+				if d > 0 {
+					n *= d
+				}
+			}
+			size := int64(8)
+			switch t.DType {
+			case "float32", "int32", "uint32":
+				size = 4
+			case "float16", "int16", "uint16":
+				size = 2
+			case "bool", "int8", "uint8":
+				size = 1
+			case "str", "object", "bytes":
+				size = 32
+			}
+			width += n * size
+		}
+	}
+	if width <= 0 {
+		return maxAutoRows
+	}
+	return int(min(max(batchBytes/width, minAutoRows), maxAutoRows))
+}
+
 // runner is one run's shared state.
 type runner struct {
 	opts *Options
@@ -132,6 +187,13 @@ func Run(ctx context.Context, p flavors.Predictor, m *mlmodel.Model, opts Option
 		return sum, err
 	}
 	sum.Inputs = len(ins)
+	if o.BatchRows == 0 {
+		var in *mlmodel.Schema
+		if m != nil && m.Signature != nil {
+			in = m.Signature.Inputs
+		}
+		o.BatchRows = autoBatchRows(in)
+	}
 	r := &runner{opts: o, p: p, log: o.Logger, mem: o.Mem, totalRows: 0}
 	r.dec = &scoring.Decoder{Mem: o.Mem}
 	r.keepDec = &scoring.Decoder{Mem: o.Mem}

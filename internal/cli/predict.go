@@ -70,7 +70,7 @@ func (o *predictOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflow bool) {
 	}
 	fs.StringVar(&o.inputFormat, "input-format", "", "input format: parquet, arrow, csv, json (MLflow's request forms), jsonl (default: from the file extension)")
 	fs.StringVar(&o.outputFormat, "output-format", "", "output format: parquet, arrow, csv, json ({\"predictions\": ...}), jsonl (default: from the output name, else the input's)")
-	fs.IntVar(&o.batchRows, "batch-rows", 10000, "rows per model call")
+	fs.IntVar(&o.batchRows, "batch-rows", 0, "rows per model call (0: about 4 MiB of input per call by the signature's row width, at most 10,000 rows)")
 	fs.IntVar(&o.parallelism, "parallelism", runtime.NumCPU(), "batches scored at once (also the python_function worker count unless --workers)")
 	fs.StringSliceVar(&o.keepColumns, "keep-columns", nil, "input columns to copy to the output before the predictions (comma-separated)")
 	fs.BoolVar(&o.keepAll, "keep-all", false, "copy every input column to the output")

@@ -125,10 +125,16 @@ func (s *streamMessages) Message() (*ipc.Message, error) {
 	return s.msg, nil
 }
 
-// read returns the next n bytes, growing its buffer as they arrive rather
-// than trusting n up front.
+// trustedLen is how much of a claimed length is reserved before the bytes
+// arrive: a batch up to this size (any a predict run makes) is read into
+// one allocation, and a corrupt length costs no more than this.
+const trustedLen = 64 << 20
+
+// read returns the next n bytes, growing its buffer as they arrive past
+// trustedLen rather than trusting n up front.
 func (s *streamMessages) read(n int64) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(int(min(n, trustedLen)))
 	got, err := io.CopyN(&buf, s.r, n)
 	s.off += got
 	if err != nil {
