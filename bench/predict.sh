@@ -217,7 +217,7 @@ speed() {
 }
 
 sklearn() {
-  local model=examples/sklearn-iris/model csv pq
+  local model=${SK_MODEL:-examples/sklearn-iris/model} csv pq
   gen "$model" "$SK_ROWS" csv
   csv=$genpath
   gen "$model" "$SK_ROWS" parquet
