@@ -268,10 +268,10 @@ func schemaOf(s *mlmodel.Schema) (*arrow.Schema, error) {
 	}
 	var fields []arrow.Field
 	for i, c := range s.Columns {
-		t, ok := scalarType(c.Type.Kind)
-		if !ok {
+		if !c.Type.Kind.IsScalar() {
 			return nil, fmt.Errorf("output type %s", c.Type)
 		}
+		t := scoring.KindArrow(c.Type.Kind)
 		name := c.Name
 		if name == "" {
 			name = fmt.Sprint(i)
@@ -279,9 +279,9 @@ func schemaOf(s *mlmodel.Schema) (*arrow.Schema, error) {
 		fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: true})
 	}
 	for _, ts := range s.Tensors {
-		t, ok := dtypeType(ts.DType)
-		if !ok {
-			return nil, fmt.Errorf("output dtype %s", ts.DType)
+		t, err := scoring.DTypeArrow(ts.DType)
+		if err != nil {
+			return nil, err
 		}
 		for k := len(ts.Shape) - 1; k >= 1; k-- {
 			if ts.Shape[k] < 0 {
@@ -292,44 +292,6 @@ func schemaOf(s *mlmodel.Schema) (*arrow.Schema, error) {
 		fields = append(fields, arrow.Field{Name: ts.Name, Type: t, Nullable: true})
 	}
 	return arrow.NewSchema(fields, nil), nil
-}
-
-func scalarType(k mlmodel.Kind) (arrow.DataType, bool) {
-	switch k {
-	case mlmodel.Boolean:
-		return arrow.FixedWidthTypes.Boolean, true
-	case mlmodel.Integer:
-		return arrow.PrimitiveTypes.Int32, true
-	case mlmodel.Long:
-		return arrow.PrimitiveTypes.Int64, true
-	case mlmodel.Float:
-		return arrow.PrimitiveTypes.Float32, true
-	case mlmodel.Double:
-		return arrow.PrimitiveTypes.Float64, true
-	case mlmodel.String:
-		return arrow.BinaryTypes.String, true
-	case mlmodel.Binary:
-		return arrow.BinaryTypes.Binary, true
-	}
-	return nil, false
-}
-
-func dtypeType(d string) (arrow.DataType, bool) {
-	switch d {
-	case "float32":
-		return arrow.PrimitiveTypes.Float32, true
-	case "float64":
-		return arrow.PrimitiveTypes.Float64, true
-	case "int32":
-		return arrow.PrimitiveTypes.Int32, true
-	case "int64":
-		return arrow.PrimitiveTypes.Int64, true
-	case "bool":
-		return arrow.FixedWidthTypes.Boolean, true
-	case "str", "object":
-		return arrow.BinaryTypes.String, true
-	}
-	return nil, false
 }
 
 // conformTo casts b's columns to schema's types where they differ (a CSV

@@ -3,6 +3,7 @@ package predict
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -99,7 +100,7 @@ func (c *csvRows) passThrough(d *scoring.Decoder, names []string, all bool, idx 
 		}
 	} else {
 		for _, n := range names {
-			j := indexOf(c.header, n)
+			j := slices.Index(c.header, n)
 			if j < 0 {
 				return nil, fmt.Errorf("--keep-columns: the input has no column %q (it has %v)", n, c.header)
 			}
@@ -328,13 +329,4 @@ func unstamp(b columnar.Batch) columnar.Batch {
 	out := array.NewRecordBatch(arrow.NewSchema(b.Schema().Fields(), nil), b.Columns(), b.NumRows())
 	b.Release()
 	return out
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }

@@ -9,15 +9,12 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -148,72 +145,8 @@ func TestBuildDockerImageServesUnderChroot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootfs := filepath.Join(t.TempDir(), "rootfs")
-	unpack(t, img, rootfs)
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cf.Config
-
-	port := testenv.FreePort(t)
-	var env []string
-	for _, kv := range c.Env {
-		if strings.HasPrefix(kv, "MLSHIP_HOST=") {
-			kv = "MLSHIP_HOST=127.0.0.1" // tests listen on loopback only
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "SAGEMAKER_BIND_TO_PORT="+strconv.Itoa(port))
-	uid, gid := userIDs(t, c.User)
-	cmd := &exec.Cmd{
-		Path: c.Entrypoint[0],
-		Args: append(append([]string{}, c.Entrypoint...), "serve"),
-		Env:  env,
-		Dir:  c.WorkingDir,
-		SysProcAttr: &syscall.SysProcAttr{
-			Chroot:     rootfs,
-			Credential: &syscall.Credential{Uid: uid, Gid: gid},
-		},
-	}
-	var logs lockedLog
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for {
-		resp, err := http.Get(url + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the image's server exited: %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Since(start) > 60*time.Second {
-			t.Fatalf("not ready after 60 s\n%s", logs.String())
-		}
-	}
-	t.Logf("container start to ready (/ping 200): %s", time.Since(start).Round(time.Millisecond))
-
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if !regexp.MustCompile(`(?m)^Uid:\s+65532\s`).Match(status) {
-		t.Errorf("server not running as 65532:\n%s", status)
-	}
+	// A native image needs no /dev: run it without one.
+	url, logs, stop := startImage(t, img, false)
 
 	var expected struct {
 		Input         [][]float64 `json:"input"`
@@ -257,17 +190,7 @@ func TestBuildDockerImageServesUnderChroot(t *testing.T) {
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("still running 30 s after SIGTERM (SageMaker's limit)\n%s", logs.String())
-	}
+	stop()
 	if !strings.Contains(logs.String(), "msg=stopped") {
 		t.Errorf("no drain:\n%s", logs.String())
 	}

@@ -173,7 +173,7 @@ func TestBuildDockerPythonEnvServesUnderChroot(t *testing.T) {
 		t.Errorf("env %v lacks MLSHIP_PYTHON", cf.Config.Env)
 	}
 
-	url, logs, stop := startImage(t, img)
+	url, logs, stop := startImage(t, img, true)
 
 	var expected struct {
 		Request  json.RawMessage `json:"invocations_request"`
@@ -242,13 +242,17 @@ func ociDevices(t *testing.T, rootfs string) {
 
 // startImage runs the image's entrypoint with `serve` under chroot in its
 // unpacked root filesystem, as the image's user, on a free loopback port,
-// and waits for /ping to answer 200. stop sends SIGTERM and checks the
-// server drains and exits 0 within SageMaker's 30 s.
-func startImage(t *testing.T, img v1.Image) (url string, logs *lockedLog, stop func()) {
+// and waits for /ping to answer 200. devices adds the /dev a container
+// runtime provides (Python workers need /dev/null; native images must run
+// without it). stop sends SIGTERM and checks the server drains and exits 0
+// within SageMaker's 30 s.
+func startImage(t *testing.T, img v1.Image, devices bool) (url string, logs *lockedLog, stop func()) {
 	t.Helper()
 	rootfs := filepath.Join(t.TempDir(), "rootfs")
 	unpack(t, img, rootfs)
-	ociDevices(t, rootfs)
+	if devices {
+		ociDevices(t, rootfs)
+	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)

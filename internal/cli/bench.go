@@ -152,17 +152,11 @@ func runBench(ctx context.Context, d *deps, o *benchOptions, target string) (err
 	if err != nil {
 		return fmt.Errorf("--protocol: %w", err)
 	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	maxConc := 0
 	for _, c := range o.concurrency {
 		maxConc = max(maxConc, c)

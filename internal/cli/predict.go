@@ -238,17 +238,11 @@ func runPredict(cmd *cobra.Command, d *deps, o *predictOptions, mlflow bool) err
 		return err
 	}
 	defer loaded.Close()
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	_, err = predict.Run(ctx, loaded.Predictor, loaded.Model, opts)
 	if o.memProfile != "" {
 		f, ferr := os.Create(o.memProfile)

@@ -274,7 +274,7 @@ func (d *Decoder) columnFor(name string, pos int) column {
 			// columns stacked side by side into it (DataFrame.to_numpy()).
 			// Either way the values take the tensor's dtype.
 			t := &in.Tensors[0]
-			if _, err := dtypeArrow(t.DType); err != nil {
+			if _, err := DTypeArrow(t.DType); err != nil {
 				return &inferColumn{mem: d.mem()}
 			}
 			return &inferColumn{mem: d.mem(), dtype: t.DType, spec: t}
@@ -306,7 +306,7 @@ func (d *Decoder) columnFor(name string, pos int) column {
 
 func (d *Decoder) colSpecColumn(c mlmodel.ColSpec) column {
 	if c.Type.Kind.IsScalar() {
-		return &scalarColumn{sink: jsonarrow.NewSink(d.mem(), kindArrow(c.Type.Kind), string(c.Type.Kind))}
+		return &scalarColumn{sink: jsonarrow.NewSink(d.mem(), KindArrow(c.Type.Kind), string(c.Type.Kind))}
 	}
 	t := c.Type
 	return &jsonColumn{b: array.NewStringBuilder(d.mem()), typ: &t, req: c.Required}

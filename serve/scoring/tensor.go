@@ -81,9 +81,9 @@ func reshapeTo(shape []int64, spec []int64) ([]int64, bool) {
 	return out, true
 }
 
-// dtypeArrow maps a TensorSpec's numpy dtype to the Arrow type requests
-// are parsed into.
-func dtypeArrow(dtype string) (arrow.DataType, error) {
+// DTypeArrow maps a TensorSpec's numpy dtype to the Arrow type requests
+// are parsed into (and predict types null predictions with).
+func DTypeArrow(dtype string) (arrow.DataType, error) {
 	switch dtype {
 	case "float64":
 		return arrow.PrimitiveTypes.Float64, nil
@@ -120,9 +120,9 @@ func dtypeArrow(dtype string) (arrow.DataType, error) {
 	return nil, fmt.Errorf("tensor dtype %q is not supported in requests", dtype)
 }
 
-// kindArrow maps a ColSpec scalar type to the Arrow type requests are
-// parsed into (pandas' dtype for the column).
-func kindArrow(k mlmodel.Kind) arrow.DataType {
+// KindArrow maps a ColSpec scalar type to the Arrow type requests are
+// parsed into (pandas' dtype for the column); other kinds are strings.
+func KindArrow(k mlmodel.Kind) arrow.DataType {
 	switch k {
 	case mlmodel.Boolean:
 		return arrow.FixedWidthTypes.Boolean
@@ -144,7 +144,7 @@ func kindArrow(k mlmodel.Kind) arrow.DataType {
 
 // dtypeSink returns a jsonarrow.Sink for a TensorSpec dtype.
 func dtypeSink(mem memory.Allocator, dtype string) (jsonarrow.Sink, error) {
-	dt, err := dtypeArrow(dtype)
+	dt, err := DTypeArrow(dtype)
 	if err != nil {
 		return nil, err
 	}
