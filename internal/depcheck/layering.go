@@ -26,6 +26,9 @@ var Layering = Policy{
 		{Pkgs: "flavors", Allow: core},
 		{Pkgs: "flavors/...", Allow: with("./...", "flavors")},
 		{Pkgs: "flavors/builtin", Allow: with("flavors/...")},
+		// The one exception: a TensorFlow SavedModel is converted to ONNX
+		// and run by the ONNX flavor's own session code, not a second copy.
+		{Pkgs: "flavors/tensorflow/...", Allow: with("./...", "flavors", "flavors/onnx")},
 
 		// Consumers of the Predictor interface, never of a concrete flavor.
 		{Pkgs: "serve/...", Allow: with("flavors", "serve/...")},
@@ -64,7 +67,7 @@ var Layering = Policy{
 		{Pkg: "github.com/yalue/onnxruntime_go/...", By: []string{"flavors/onnx/...", "bench/..."}},
 		// echo types stay at the HTTP edge (STYLE.md §4.10): codecs in
 		// serve/scoring take plain Go and Arrow values.
-		{Pkg: "github.com/labstack/echo/v4/...", By: []string{"serve"}},
+		{Pkg: "github.com/labstack/echo/v4/...", By: []string{"serve", "tracking/server"}},
 		// Cloud SDKs stay in their deployer (STYLE.md §4.9); the CLI builds
 		// the credential, since it is the one place that reads the environment.
 		{Pkg: "github.com/Azure/azure-sdk-for-go/...", By: []string{"pack/azureml/...", "internal/cli/..."}},
