@@ -30,6 +30,10 @@ if [[ "$mode" == "test" ]]; then
   # pack and build-docker: a real OCI registry to push images to and pull
   # them back from (started by the tests on 127.0.0.1 with their own config).
   apt_pkgs+=(docker-registry)
+  # tracking: the PostgreSQL store's conformance suite runs against a real
+  # server the tests start on 127.0.0.1 (never the packaged cluster), and
+  # the web UI is checked in headless Chromium.
+  apt_pkgs+=(postgresql chromium)
 fi
 
 # Node.js and npm install DuckDB, the independent reader predict's tests
