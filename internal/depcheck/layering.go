@@ -67,7 +67,7 @@ var Layering = Policy{
 		{Pkg: "github.com/yalue/onnxruntime_go/...", By: []string{"flavors/onnx/...", "bench/..."}},
 		// echo types stay at the HTTP edge (STYLE.md §4.10): codecs in
 		// serve/scoring take plain Go and Arrow values.
-		{Pkg: "github.com/labstack/echo/v4/...", By: []string{"serve", "tracking/server"}},
+		{Pkg: "github.com/labstack/echo/v4/...", By: []string{"serve", "tracking/server/..."}},
 		// Cloud SDKs stay in their deployer (STYLE.md §4.9); the CLI builds
 		// the credential, since it is the one place that reads the environment.
 		{Pkg: "github.com/Azure/azure-sdk-for-go/...", By: []string{"pack/azureml/...", "internal/cli/..."}},
