@@ -40,6 +40,8 @@ var Layering = Policy{
 		{Pkgs: "pack/...", Allow: with("pack/...")},
 		// tracking imports nothing of ours but mlmodel (and its own parts).
 		{Pkgs: "tracking/...", Allow: []string{"tracking/...", "mlmodel", "internal/pyjson"}},
+		// The REST server answers with MLflow's error envelope, as serve does.
+		{Pkgs: "tracking/server/...", Allow: []string{"tracking/...", "mlmodel", "internal/pyjson", "internal/apierr"}},
 		{Pkgs: "projects/...", Allow: with("projects/...", "tracking/...")},
 
 		// The CLI wires everything together.
