@@ -124,7 +124,9 @@ func TestNewURIs(t *testing.T) {
 	if c.TrackingURI() != "http://127.0.0.1:5000/prefix" || c.token != "tok" || c.user != "u" || c.password != "p" {
 		t.Errorf("client = %s token %q user %q", c.TrackingURI(), c.token, c.user)
 	}
-	if _, err := New("", WithEnv(func(k string) string { return map[string]string{"MLFLOW_TRACKING_URI": "http://h", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "x"}[k] })); err == nil {
+	if _, err := New("", WithEnv(func(k string) string {
+		return map[string]string{"MLFLOW_TRACKING_URI": "http://h", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "x"}[k]
+	})); err == nil {
 		t.Error("a bad MLFLOW_HTTP_REQUEST_MAX_RETRIES was accepted")
 	}
 }
