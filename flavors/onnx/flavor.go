@@ -328,6 +328,17 @@ func (Flavor) Load(ctx context.Context, m *mlmodel.Model, opts flavors.LoadOptio
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("flavors.onnx.data: the model file is missing: %w", err)
 	}
+	return LoadFile(ctx, path, cfg, opts)
+}
+
+// LoadFile loads the ONNX model file at path with the flavor's settings
+// cfg (nil: ONNX Runtime's defaults on the CPU). It is how other flavors
+// that produce ONNX (flavors/tensorflow converts SavedModels) run it on
+// this flavor's session code.
+func LoadFile(ctx context.Context, path string, cfg *Config, opts flavors.LoadOptions) (flavors.Predictor, error) {
+	if cfg == nil {
+		cfg = &Config{Data: path}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
