@@ -1,9 +1,10 @@
-// Package search parses MLflow's search filter DSL and order_by clauses for
-// runs and experiments (MLFLOW_COMPAT.md §7.3) into a small AST that stores
-// translate to SQL with bound parameters, and evaluates filters in memory.
 package search
 
 import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
 	"github.com/mlship/mlship/tracking"
 )
 
@@ -22,9 +23,10 @@ const (
 type Comparison struct {
 	Entity Entity
 	// Key: attributes are canonical (run_id, run_name, status, user_id,
-	// artifact_uri, start_time, end_time, lifecycle_stage; for experiments
-	// name, creation_time, last_update_time) with aliases resolved; dataset
-	// keys are name, digest, context.
+	// artifact_uri, start_time, end_time; for experiments name,
+	// creation_time, last_update_time) with MLflow's aliases resolved
+	// (created/Created -> start_time, "run name"/"Run name"/"Run Name" ->
+	// run_name); dataset keys are name, digest, context.
 	Key string
 	// Op is upper-case: "=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE",
 	// "IN", "NOT IN".
@@ -45,26 +47,76 @@ type OrderBy struct {
 	Ascending bool
 }
 
-// ParseRunFilter parses a search-runs filter string.
-func ParseRunFilter(s string) (Filter, error) { return nil, nil }
+// Bounds on what one search request may ask for. MLflow has none; these keep
+// a hostile filter from costing more than a page of results to evaluate,
+// and keep an IN list under SQLite's bound-parameter limit (32766).
+const (
+	MaxFilterLength   = 128 << 10 // bytes of one filter or order_by clause
+	MaxClauses        = 100       // comparisons AND-ed in one filter
+	MaxListValues     = 10000     // values in one IN / NOT IN list
+	MaxOrderByClauses = 100
+)
 
-// ParseExperimentFilter parses a search-experiments filter string.
-func ParseExperimentFilter(s string) (Filter, error) { return nil, nil }
+// ParseRunFilter parses a search-runs filter string (MLFLOW_COMPAT.md §7.3).
+// Errors are *tracking.Error with code InvalidParameterValue and MLflow's
+// messages.
+func ParseRunFilter(s string) (Filter, error) { return parseFilter(s, runRules) }
 
-// ParseRunOrderBy parses search-runs order_by clauses.
-func ParseRunOrderBy(clauses []string) ([]OrderBy, error) { return nil, nil }
+// ParseExperimentFilter parses a search-experiments filter string:
+// attributes name, creation_time, last_update_time and tags.<key>.
+func ParseExperimentFilter(s string) (Filter, error) { return parseFilter(s, experimentRules) }
 
-// ParseExperimentOrderBy parses search-experiments order_by clauses.
-func ParseExperimentOrderBy(clauses []string) ([]OrderBy, error) { return nil, nil }
+// invalid builds the error every malformed filter, order_by or page token
+// gets: MLflow answers all of them with INVALID_PARAMETER_VALUE (HTTP 400).
+func invalid(format string, args ...any) error {
+	return tracking.Errorf(tracking.InvalidParameterValue, format, args...)
+}
 
-// EncodePageToken returns the opaque token for a page starting at offset.
-func EncodePageToken(offset int) string { return "" }
+// checkInput rejects what no clause may contain: invalid UTF-8 and NUL
+// (PostgreSQL text cannot hold either, so they would surface as a 500
+// from the store instead of a 400), and oversized input.
+func checkInput(what, s string) error {
+	if len(s) > MaxFilterLength {
+		return invalid("The %s is too long: %d bytes (the limit is %d).", what, len(s), MaxFilterLength)
+	}
+	if !utf8.ValidString(s) {
+		return invalid("The %s is not valid UTF-8.", what)
+	}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return invalid("The %s contains a NUL character at byte %d.", what, i)
+	}
+	return nil
+}
 
-// DecodePageToken reads a token EncodePageToken made.
-func DecodePageToken(tok string) (int, error) { return 0, nil }
+// echo shortens user text quoted back in an error message.
+func echo(s string) string {
+	const limit = 200
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
 
-// MatchRun evaluates f against one run in memory.
-func (f Filter) MatchRun(r *tracking.Run) bool { return true }
+// pySet renders a set of strings as Python prints one, in the given order
+// (MLflow's messages embed Python set reprs; Python's own order varies with
+// hash seeds, so any fixed order is as faithful as another).
+func pySet(items []string) string {
+	return "{" + pyItems(items) + "}"
+}
 
-// String renders f in the DSL so that parsing it gives f again.
-func (f Filter) String() string { return "" }
+func pyList(items []string) string { return "[" + pyItems(items) + "]" }
+
+func pyItems(items []string) string {
+	var b strings.Builder
+	for i, it := range items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "'%s'", it)
+	}
+	return b.String()
+}
