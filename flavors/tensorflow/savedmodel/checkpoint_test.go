@@ -30,9 +30,9 @@ func openVars(t testing.TB, dir string) *Checkpoint {
 	return ck
 }
 
-func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+func le32(v uint32) []byte   { return binary.LittleEndian.AppendUint32(nil, v) }
 func lef32(v float32) []byte { return le32(math.Float32bits(v)) }
-func le64(v int64) []byte  { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }
+func le64(v int64) []byte    { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }
 
 func TestVariableValues(t *testing.T) {
 	const vv = "/.ATTRIBUTES/VARIABLE_VALUE"
