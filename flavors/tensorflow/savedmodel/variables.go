@@ -217,3 +217,35 @@ func (m *MetaGraph) VariableKey(ck *Checkpoint, graphVariable string) (string, e
 	}
 	return key, nil
 }
+
+// ReadVariable reads the saved value of a top-level graph variable: its
+// VariableKey, then Checkpoint.Tensor, and checks the value against the
+// node's "dtype" and "shape" attributes where the graph states them.
+func (m *MetaGraph) ReadVariable(ck *Checkpoint, graphVariable string) (*Tensor, error) {
+	key, err := m.VariableKey(ck, graphVariable)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ck.Tensor(key)
+	if err != nil {
+		return nil, fmt.Errorf("variable %q: %w", graphVariable, err)
+	}
+	n := m.Node(strings.TrimSuffix(strings.TrimPrefix(graphVariable, "^"), ":0"))
+	if n == nil {
+		return t, nil
+	}
+	if a, ok := n.GetAttr()["dtype"]; ok && a.GetType() != tfpb.DataType_DT_INVALID && a.GetType() != t.DType {
+		return nil, fmt.Errorf("variable %q is %v in the graph but %v in the checkpoint (%q)", graphVariable, a.GetType(), t.DType, key)
+	}
+	if a, ok := n.GetAttr()["shape"]; ok && a.GetShape() != nil && !a.GetShape().GetUnknownRank() {
+		dims := a.GetShape().GetDim()
+		match := len(dims) == len(t.Shape)
+		for i := 0; match && i < len(dims); i++ {
+			match = dims[i].GetSize() < 0 || dims[i].GetSize() == t.Shape[i]
+		}
+		if !match {
+			return nil, fmt.Errorf("variable %q has shape %v in the checkpoint (%q), which the graph's %v does not allow", graphVariable, t.Shape, key, dims)
+		}
+	}
+	return t, nil
+}
