@@ -1,0 +1,470 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/mlship/mlship/tracking"
+	"github.com/mlship/mlship/tracking/search"
+)
+
+// Translation of tracking/search's AST to SQL. Values are always bound
+// parameters; table aliases, columns and operators come from the fixed
+// tables below, never from the request.
+
+// runAttrColumns maps canonical run attributes to columns of runs r.
+var runAttrColumns = map[string]struct {
+	col     string
+	numeric bool
+}{
+	"run_id":          {"r.run_uuid", false},
+	"run_name":        {"r.name", false},
+	"status":          {"r.status", false},
+	"user_id":         {"r.user_id", false},
+	"artifact_uri":    {"r.artifact_uri", false},
+	"lifecycle_stage": {"r.lifecycle_stage", false},
+	"experiment_id":   {"r.experiment_id", true},
+	"start_time":      {"r.start_time", true},
+	"end_time":        {"r.end_time", true},
+}
+
+var experimentAttrColumns = map[string]struct {
+	col     string
+	numeric bool
+}{
+	"name":             {"e.name", false},
+	"experiment_id":    {"e.experiment_id", true},
+	"creation_time":    {"e.creation_time", true},
+	"last_update_time": {"e.last_update_time", true},
+	"lifecycle_stage":  {"e.lifecycle_stage", false},
+}
+
+var numericOps = map[string]string{"=": "=", "!=": "<>", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+
+// query accumulates one SELECT's clauses and their bound values, kept in
+// the order the clauses appear in the text.
+type query struct {
+	s         *Store
+	joins     []string
+	joinArgs  []any
+	where     []string
+	whereArgs []any
+	order     []string
+	nextAlias int
+}
+
+func (q *query) alias(prefix string) string {
+	q.nextAlias++
+	return prefix + strconv.Itoa(q.nextAlias)
+}
+
+func badFilter(format string, args ...any) error {
+	return tracking.Errorf(tracking.InvalidParameterValue, format, args...)
+}
+
+// numberCond is `col op ?` for a numeric comparison.
+func (q *query) numberCond(col string, c search.Comparison) (string, []any, error) {
+	op, ok := numericOps[c.Op]
+	if !ok || !c.Numeric {
+		return "", nil, badFilter("Invalid comparator '%s' for numeric attribute '%s'.", c.Op, c.Key)
+	}
+	return col + " " + op + " CAST(? AS DOUBLE PRECISION)", []any{c.Number}, nil
+}
+
+// stringCond is a string comparison of col: = != LIKE ILIKE IN NOT IN.
+// LIKE is case-sensitive on both dialects (SQLite's LIKE is not, so it
+// becomes GLOB); ILIKE is case-insensitive.
+func (q *query) stringCond(col string, c search.Comparison) (string, []any, error) {
+	if c.Numeric {
+		return "", nil, badFilter("Expected a quoted string value for %s '%s'.", c.Entity, c.Key)
+	}
+	switch c.Op {
+	case "=":
+		return col + " = ?", []any{c.String}, nil
+	case "!=":
+		return col + " <> ?", []any{c.String}, nil
+	case "LIKE":
+		if q.s.dialect == sqliteDialect {
+			return col + " GLOB ?", []any{likeToGlob(c.String)}, nil
+		}
+		return col + " LIKE ?", []any{c.String}, nil
+	case "ILIKE":
+		if q.s.dialect == sqliteDialect {
+			return "LOWER(" + col + ") LIKE LOWER(?)", []any{c.String}, nil
+		}
+		return col + " ILIKE ?", []any{c.String}, nil
+	case "IN", "NOT IN":
+		if len(c.Strings) == 0 {
+			if c.Op == "IN" {
+				return "1 = 0", nil, nil
+			}
+			return "1 = 1", nil, nil
+		}
+		args := make([]any, len(c.Strings))
+		for i, v := range c.Strings {
+			args[i] = v
+		}
+		return col + " " + c.Op + " (" + placeholders(len(args)) + ")", args, nil
+	}
+	return "", nil, badFilter("Invalid comparator '%s' for string comparison of %s '%s'.", c.Op, c.Entity, c.Key)
+}
+
+// likeToGlob turns a SQL LIKE pattern into an equivalent SQLite GLOB
+// pattern, which is case-sensitive: % and _ become * and ?, and GLOB's own
+// special characters are bracketed to stand for themselves.
+func likeToGlob(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		switch r {
+		case '%':
+			b.WriteByte('*')
+		case '_':
+			b.WriteByte('?')
+		case '*', '?', '[':
+			b.WriteByte('[')
+			b.WriteRune(r)
+			b.WriteByte(']')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func (q *query) addWhere(cond string, args []any) {
+	q.where = append(q.where, cond)
+	q.whereArgs = append(q.whereArgs, args...)
+}
+
+// runFilter adds one run-search clause.
+func (q *query) runFilter(c search.Comparison) error {
+	switch c.Entity {
+	case search.Metric:
+		a := q.alias("fm")
+		q.joins = append(q.joins, "JOIN latest_metrics "+a+" ON "+a+".run_uuid = r.run_uuid AND "+a+".key = ?")
+		q.joinArgs = append(q.joinArgs, c.Key)
+		op, ok := numericOps[c.Op]
+		if !ok || !c.Numeric {
+			return badFilter("Invalid comparator '%s' for metric '%s'.", c.Op, c.Key)
+		}
+		// A NaN is stored as 0 with is_nan set: it equals nothing and
+		// differs from everything, as in IEEE arithmetic.
+		if op == "<>" {
+			q.addWhere("("+a+".is_nan OR "+a+".value <> ?)", []any{c.Number})
+		} else {
+			q.addWhere("(NOT "+a+".is_nan AND "+a+".value "+op+" ?)", []any{c.Number})
+		}
+		return nil
+	case search.Param, search.Tag:
+		table, prefix := "params", "fp"
+		if c.Entity == search.Tag {
+			table, prefix = "tags", "ft"
+		}
+		a := q.alias(prefix)
+		q.joins = append(q.joins, "JOIN "+table+" "+a+" ON "+a+".run_uuid = r.run_uuid AND "+a+".key = ?")
+		q.joinArgs = append(q.joinArgs, c.Key)
+		cond, args, err := q.stringCond(a+".value", c)
+		if err != nil {
+			return err
+		}
+		q.addWhere(cond, args)
+		return nil
+	case search.Attribute:
+		col, ok := runAttrColumns[c.Key]
+		if !ok {
+			return badFilter("Invalid attribute key '%s' specified.", c.Key)
+		}
+		var cond string
+		var args []any
+		var err error
+		if col.numeric {
+			cond, args, err = q.numberCond(col.col, c)
+		} else {
+			cond, args, err = q.stringCond(col.col, c)
+		}
+		if err != nil {
+			return err
+		}
+		q.addWhere(cond, args)
+		return nil
+	case search.Dataset:
+		var col, join string
+		switch c.Key {
+		case "name":
+			col = "d.name"
+		case "digest":
+			col = "d.digest"
+		case "context":
+			col = "it.value"
+			join = " JOIN input_tags it ON it.input_uuid = i.input_uuid AND it.key = 'mlflow.data.context'"
+		default:
+			return badFilter("Invalid dataset key '%s' specified.", c.Key)
+		}
+		cond, args, err := q.stringCond(col, c)
+		if err != nil {
+			return err
+		}
+		q.addWhere("EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid"+join+
+			" WHERE i.run_uuid = r.run_uuid AND "+cond+")", args)
+		return nil
+	}
+	return badFilter("Invalid entity type '%s'.", c.Entity)
+}
+
+func dirSQL(asc bool) string {
+	if asc {
+		return " ASC"
+	}
+	return " DESC"
+}
+
+// runOrder adds one order_by clause. Missing values sort last in either
+// direction, then NaN metrics, as MLflow's SQL store orders them.
+func (q *query) runOrder(o search.OrderBy) error {
+	switch o.Entity {
+	case search.Metric:
+		a := q.alias("om")
+		q.joins = append(q.joins, "LEFT JOIN latest_metrics "+a+" ON "+a+".run_uuid = r.run_uuid AND "+a+".key = ?")
+		q.joinArgs = append(q.joinArgs, o.Key)
+		q.order = append(q.order, "CASE WHEN "+a+".run_uuid IS NULL THEN 2 WHEN "+a+".is_nan THEN 1 ELSE 0 END", a+".value"+dirSQL(o.Ascending))
+	case search.Param, search.Tag:
+		table, prefix := "params", "op"
+		if o.Entity == search.Tag {
+			table, prefix = "tags", "ot"
+		}
+		a := q.alias(prefix)
+		q.joins = append(q.joins, "LEFT JOIN "+table+" "+a+" ON "+a+".run_uuid = r.run_uuid AND "+a+".key = ?")
+		q.joinArgs = append(q.joinArgs, o.Key)
+		q.order = append(q.order, "CASE WHEN "+a+".run_uuid IS NULL THEN 1 ELSE 0 END", a+".value"+dirSQL(o.Ascending))
+	case search.Attribute:
+		col, ok := runAttrColumns[o.Key]
+		if !ok {
+			return badFilter("Invalid order_by attribute key '%s' specified.", o.Key)
+		}
+		q.order = append(q.order, "CASE WHEN "+col.col+" IS NULL THEN 1 ELSE 0 END", col.col+dirSQL(o.Ascending))
+	default:
+		return badFilter("Invalid order_by entity type '%s'.", o.Entity)
+	}
+	return nil
+}
+
+// pageSize applies MLflow's default and limit to max_results.
+func pageSize(n int) (int, error) {
+	switch {
+	case n == 0:
+		return tracking.DefaultMaxResults, nil
+	case n < 0:
+		return 0, tracking.Errorf(tracking.InvalidParameterValue,
+			"Invalid value for request parameter max_results. It must be a positive integer, but got value %d", n)
+	case n > tracking.MaxResultsLimit:
+		return 0, tracking.Errorf(tracking.InvalidParameterValue,
+			"Invalid value for request parameter max_results. It must be at most %d, but got value %d", tracking.MaxResultsLimit, n)
+	}
+	return n, nil
+}
+
+// asInvalid turns a parse error into InvalidParameterValue unless it
+// already carries a code.
+func asInvalid(err error) error {
+	var te *tracking.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	return tracking.Errorf(tracking.InvalidParameterValue, "%s", err.Error())
+}
+
+func viewCond(col string, v tracking.ViewType) (string, []any) {
+	switch v {
+	case tracking.All:
+		return "", nil
+	case tracking.DeletedOnly:
+		return col + " = ?", []any{tracking.StageDeleted}
+	}
+	return col + " = ?", []any{tracking.StageActive}
+}
+
+// SearchRuns finds runs of the given experiments matching MLflow's filter,
+// ordered by order_by then start_time DESC and run_id, one page at a time.
+func (s *Store) SearchRuns(ctx context.Context, rq tracking.RunQuery) ([]tracking.Run, string, error) {
+	limit, err := pageSize(rq.MaxResults)
+	if err != nil {
+		return nil, "", err
+	}
+	offset, err := decodeToken(rq.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	filter, err := search.ParseRunFilter(rq.Filter)
+	if err != nil {
+		return nil, "", asInvalid(err)
+	}
+	order, err := search.ParseRunOrderBy(rq.OrderBy)
+	if err != nil {
+		return nil, "", asInvalid(err)
+	}
+	var exps []any
+	for _, id := range rq.ExperimentIDs {
+		if n, ok := experimentID(id); ok {
+			exps = append(exps, n)
+		}
+	}
+	if len(exps) == 0 {
+		return nil, "", nil
+	}
+	q := &query{s: s}
+	q.addWhere("r.experiment_id IN ("+placeholders(len(exps))+")", exps)
+	if cond, args := viewCond("r.lifecycle_stage", rq.ViewType); cond != "" {
+		q.addWhere(cond, args)
+	}
+	for _, c := range filter {
+		if err := q.runFilter(c); err != nil {
+			return nil, "", err
+		}
+	}
+	byStart, byID := false, false
+	for _, o := range order {
+		if err := q.runOrder(o); err != nil {
+			return nil, "", err
+		}
+		if o.Entity == search.Attribute {
+			byStart = byStart || o.Key == "start_time"
+			byID = byID || o.Key == "run_id"
+		}
+	}
+	if !byStart {
+		q.order = append(q.order, "r.start_time DESC")
+	}
+	if !byID {
+		q.order = append(q.order, "r.run_uuid ASC")
+	}
+	text := "SELECT " + runColumns + " FROM runs r " + strings.Join(q.joins, " ") +
+		" WHERE " + strings.Join(q.where, " AND ") + " ORDER BY " + strings.Join(q.order, ", ") + " LIMIT ? OFFSET ?"
+	args := append(append(q.joinArgs, q.whereArgs...), limit+1, offset)
+
+	var runs []tracking.Run
+	err = s.eachRow(ctx, s.read, text, args, func(rows *sql.Rows) error {
+		ri, err := scanRunInfo(rows)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, tracking.Run{Info: ri})
+		return nil
+	})
+	if err != nil {
+		return nil, "", dbErr("searching runs", err)
+	}
+	next := ""
+	if len(runs) > limit {
+		runs = runs[:limit]
+		next = search.EncodePageToken(offset + limit)
+	}
+	if err := s.loadRunData(ctx, s.read, runs); err != nil {
+		return nil, "", err
+	}
+	return runs, next, nil
+}
+
+// SearchExperiments finds experiments by MLflow's experiment filter
+// (name, creation_time, last_update_time, tags.<key>), ordered by order_by
+// then creation_time DESC and experiment_id.
+func (s *Store) SearchExperiments(ctx context.Context, eq tracking.ExperimentQuery) ([]tracking.Experiment, string, error) {
+	limit, err := pageSize(eq.MaxResults)
+	if err != nil {
+		return nil, "", err
+	}
+	offset, err := decodeToken(eq.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	filter, err := search.ParseExperimentFilter(eq.Filter)
+	if err != nil {
+		return nil, "", asInvalid(err)
+	}
+	order, err := search.ParseExperimentOrderBy(eq.OrderBy)
+	if err != nil {
+		return nil, "", asInvalid(err)
+	}
+	q := &query{s: s}
+	if cond, args := viewCond("e.lifecycle_stage", eq.ViewType); cond != "" {
+		q.addWhere(cond, args)
+	}
+	for _, c := range filter {
+		switch c.Entity {
+		case search.Attribute:
+			col, ok := experimentAttrColumns[c.Key]
+			if !ok {
+				return nil, "", badFilter("Invalid attribute key '%s' specified.", c.Key)
+			}
+			var cond string
+			var args []any
+			if col.numeric {
+				cond, args, err = q.numberCond(col.col, c)
+			} else {
+				cond, args, err = q.stringCond(col.col, c)
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			q.addWhere(cond, args)
+		case search.Tag:
+			a := q.alias("ft")
+			q.joins = append(q.joins, "JOIN experiment_tags "+a+" ON "+a+".experiment_id = e.experiment_id AND "+a+".key = ?")
+			q.joinArgs = append(q.joinArgs, c.Key)
+			cond, args, err := q.stringCond(a+".value", c)
+			if err != nil {
+				return nil, "", err
+			}
+			q.addWhere(cond, args)
+		default:
+			return nil, "", badFilter("Invalid entity type '%s'. Valid values are ['attribute', 'tag']", c.Entity)
+		}
+	}
+	byCreation, byID := false, false
+	for _, o := range order {
+		col, ok := experimentAttrColumns[o.Key]
+		if o.Entity != search.Attribute || !ok {
+			return nil, "", badFilter("Invalid order_by clause '%s'.", o.Key)
+		}
+		q.order = append(q.order, col.col+dirSQL(o.Ascending))
+		byCreation = byCreation || o.Key == "creation_time"
+		byID = byID || o.Key == "experiment_id"
+	}
+	if !byCreation {
+		q.order = append(q.order, "e.creation_time DESC")
+	}
+	if !byID {
+		q.order = append(q.order, "e.experiment_id ASC")
+	}
+	where := ""
+	if len(q.where) > 0 {
+		where = " WHERE " + strings.Join(q.where, " AND ")
+	}
+	cols := "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time"
+	text := "SELECT " + cols + " FROM experiments e " + strings.Join(q.joins, " ") + where +
+		" ORDER BY " + strings.Join(q.order, ", ") + " LIMIT ? OFFSET ?"
+	args := append(append(q.joinArgs, q.whereArgs...), limit+1, offset)
+	var exps []tracking.Experiment
+	err = s.eachRow(ctx, s.read, text, args, func(rows *sql.Rows) error {
+		e, err := scanExperiment(rows)
+		if err != nil {
+			return err
+		}
+		exps = append(exps, e)
+		return nil
+	})
+	if err != nil {
+		return nil, "", dbErr("searching experiments", err)
+	}
+	next := ""
+	if len(exps) > limit {
+		exps = exps[:limit]
+		next = search.EncodePageToken(offset + limit)
+	}
+	if err := s.loadExperimentTags(ctx, s.read, exps); err != nil {
+		return nil, "", err
+	}
+	return exps, next, nil
+}
