@@ -37,7 +37,7 @@ var (
 			{name: "start_time", checks: []check{isIntlike}},
 			{name: "run_name", checks: []check{isString}}},
 	}
-	runIDSpec = &spec{fields: runIDFields, schema: []rule{runIDRule}}
+	runIDSpec     = &spec{fields: runIDFields, schema: []rule{runIDRule}}
 	updateRunSpec = &spec{
 		fields: withRunID(field{name: "status", kind: kEnum, enum: runStatusEnum},
 			field{name: "end_time", kind: kInt64}, field{name: "run_name", kind: kString}),
@@ -506,4 +506,3 @@ func (s *Server) getMetricHistoryBulk(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"metrics": out})
 }
-
