@@ -60,6 +60,7 @@ var Layering = Policy{
 		// Test helpers stay out of binaries: only _test.go files, which the
 		// graph leaves out, may import them.
 		{Pkg: "flavors/flavortest"},
+		{Pkg: "tracking/storetest"},
 		{Pkg: "pack/azureml/azuremltest"},
 		{Pkg: "internal/testenv"},
 		{Pkg: "internal/depcheck"},
