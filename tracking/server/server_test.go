@@ -102,7 +102,7 @@ func (e *env) do(method, path, contentType string, body []byte) response {
 }
 
 func (e *env) post(path, body string) response { return e.do("POST", path, "", []byte(body)) }
-func (e *env) get(path string) response         { return e.do("GET", path, "", nil) }
+func (e *env) get(path string) response        { return e.do("GET", path, "", nil) }
 
 // ok checks a 200 JSON answer against want and returns it decoded.
 func (e *env) ok(r response, want string) map[string]any {
