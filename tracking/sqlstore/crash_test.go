@@ -1,0 +1,5 @@
+package sqlstore_test
+
+func crashChild() {}
+
+const crashChildEnv = "MLSHIP_SQLSTORE_CRASH_CHILD"
