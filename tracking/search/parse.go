@@ -178,6 +178,12 @@ func (p *parser) ident() (ident, error) {
 			return id, err
 		}
 		first, firstQuoted = t, true
+	case '(':
+		// Grouping: MLflow quotes the whole parenthesised group back.
+		if end, err := p.groupEnd(); err == nil {
+			return id, p.invalidClause(p.src[start:end])
+		}
+		return id, p.invalidClause(p.chunkAt(start))
 	default:
 		first = p.word(false)
 		if first == "" {
@@ -392,7 +398,7 @@ func (p *parser) list() (value, error) {
 			return v, err
 		}
 		if len(v.list) == MaxListValues {
-			return v, invalid("The list %s has more than %d values.", echo(raw), MaxListValues)
+			return v, invalid("An IN list has more than %d values.", MaxListValues)
 		}
 		v.list = append(v.list, s)
 		p.skipSpace()
