@@ -24,7 +24,7 @@ import (
 
 // converterVersion is part of the cache key: bump it whenever the
 // conversion's output changes for the same SavedModel.
-const converterVersion = "tf2onnx-1"
+const converterVersion = "tf2onnx-4"
 
 // cacheSubdir is where converted models are kept under the cache dir.
 const cacheSubdir = "tensorflow-onnx"
@@ -62,7 +62,7 @@ func Convert(sm *savedmodel.SavedModel, mg *savedmodel.MetaGraph, sig *savedmode
 	for _, t := range sig.Outputs {
 		ts.Outputs = append(ts.Outputs, tf2onnx.IO(t))
 	}
-	model, err := tf2onnx.Convert(mg.Proto, ts, variables{sm: sm, mg: mg}, tf2onnx.Options{Producer: "mlship", ProducerVersion: converterVersion})
+	model, err := tf2onnx.Convert(mg.Proto, ts, variables{sm: sm, mg: mg}, tf2onnx.Options{Producer: "mlship", ProducerVersion: converterVersion, FlattenUnknownRank: true})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,13 @@ func loadConverted(ctx context.Context, sm *savedmodel.SavedModel, mg *savedmode
 	if err != nil {
 		return nil, fmt.Errorf("running the converted signature %q: %w", sig.Key, err)
 	}
-	return &predictor{Predictor: p, sig: sig}, nil
+	pr := &predictor{Predictor: p, sig: sig}
+	for _, o := range sig.Outputs {
+		if tf2onnx.Flattened(tf2onnx.IO(o)) {
+			pr.flattened = append(pr.flattened, o.Name)
+		}
+	}
+	return pr, nil
 }
 
 func writeTemp(b []byte) (string, error) {

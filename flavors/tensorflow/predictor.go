@@ -2,7 +2,16 @@ package tensorflow
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/mlship/mlship/columnar"
+	"github.com/mlship/mlship/flavors/tensorflow/tf2onnx"
 
 	"github.com/mlship/mlship/flavors"
 	"github.com/mlship/mlship/flavors/tensorflow/savedmodel"
@@ -17,6 +26,99 @@ import (
 type predictor struct {
 	flavors.Predictor
 	sig *savedmodel.Signature
+	// flattened are the outputs of unknown rank, which the converted
+	// model returns as vectors plus their shapes (tf2onnx.ShapeOutput).
+	flattened []string
+}
+
+// Predict runs the signature and gives flattened outputs their shapes
+// back.
+func (p *predictor) Predict(ctx context.Context, in columnar.Batch, params map[string]any) (columnar.Batch, error) {
+	out, err := p.Predictor.Predict(ctx, in, params)
+	if err != nil || len(p.flattened) == 0 {
+		return out, err
+	}
+	defer out.Release()
+	return unflatten(out, p.flattened)
+}
+
+// unflatten rebuilds a result whose flattened outputs come with shape
+// columns: every output is reshaped to its real shape and the columns are
+// batched when all outputs share a first dimension, as the ONNX flavor
+// lays results out.
+func unflatten(out columnar.Batch, flattened []string) (columnar.Batch, error) {
+	type tensor struct {
+		name string
+		t    columnar.Tensor
+	}
+	var ts []tensor
+	defer func() {
+		for _, x := range ts {
+			x.t.Values.Release()
+		}
+	}()
+	schema := out.Schema()
+	for i, f := range schema.Fields() {
+		if strings.HasSuffix(f.Name, tf2onnx.ShapeOutput("")) {
+			continue
+		}
+		t, err := columnar.TensorOf(f, out.Column(i))
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", f.Name, err)
+		}
+		ts = append(ts, tensor{name: f.Name, t: t})
+		if !slices.Contains(flattened, f.Name) {
+			continue
+		}
+		idx := schema.FieldIndices(tf2onnx.ShapeOutput(f.Name))
+		if len(idx) != 1 {
+			return nil, fmt.Errorf("output %q: its shape is missing from the result", f.Name)
+		}
+		st, err := columnar.TensorOf(schema.Field(idx[0]), out.Column(idx[0]))
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", f.Name, err)
+		}
+		dims, ok := st.Values.(*array.Int64)
+		if !ok {
+			st.Values.Release()
+			return nil, fmt.Errorf("output %q: its shape is not int64", f.Name)
+		}
+		shape := append([]int64{}, dims.Int64Values()...)
+		st.Values.Release()
+		if columnar.ShapeSize(shape) != int64(t.Values.Len()) {
+			return nil, fmt.Errorf("output %q: shape %v does not hold %d values", f.Name, shape, t.Values.Len())
+		}
+		ts[len(ts)-1].t.Shape = shape
+	}
+	batched, rows := true, int64(-1)
+	for _, x := range ts {
+		if len(x.t.Shape) == 0 || (rows >= 0 && x.t.Shape[0] != rows) {
+			batched = false
+			break
+		}
+		rows = x.t.Shape[0]
+	}
+	fields := make([]arrow.Field, len(ts))
+	cols := make([]arrow.Array, len(ts))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, x := range ts {
+		f, col, err := columnar.NewTensorColumn(x.name, x.t.Shape, x.t.Values, batched)
+		if err != nil {
+			return nil, err
+		}
+		fields[i], cols[i] = f, col
+	}
+	n := int64(1)
+	if batched {
+		n = rows
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, n), nil
 }
 
 var (

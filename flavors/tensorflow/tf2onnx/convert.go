@@ -54,7 +54,20 @@ type Options struct {
 	Opset int64
 	// Producer names the program in the ONNX model's producer fields.
 	Producer, ProducerVersion string
+	// FlattenUnknownRank makes each output of unknown rank or declared 0-d
+	// (see Flattened) a vector of its values plus an int64 output
+	// ShapeOutput(name) with its real shape. ONNX Runtime bindings that
+	// cannot hand back a 0-d tensor of undeclared shape (onnxruntime_go)
+	// then carry every result, and a "scalar" output that TensorFlow lets
+	// be a vector (a tf.function fed a batch) is not held to rank 0.
+	FlattenUnknownRank bool
 }
+
+// Flattened reports whether FlattenUnknownRank flattens an output.
+func Flattened(out IO) bool { return out.UnknownRank || len(out.Shape) == 0 }
+
+// ShapeOutput names the shape output of a flattened output.
+func ShapeOutput(name string) string { return name + ":shape" }
 
 // ErrUnsupported is matched (errors.Is) by an *UnsupportedError.
 var ErrUnsupported = errors.New("not convertible to ONNX")
@@ -189,6 +202,9 @@ func Convert(mg *tfpb.MetaGraphDef, sig Signature, vars VariableSource, opts Opt
 	}
 	for _, out := range sig.Outputs {
 		c.reserve(out.Name)
+		if opts.FlattenUnknownRank && Flattened(out) {
+			c.reserve(ShapeOutput(out.Name))
+		}
 	}
 	top := newScope(nil, "", nil, gd.GetNode())
 	for _, out := range sig.Outputs {
@@ -202,6 +218,16 @@ func Convert(mg *tfpb.MetaGraphDef, sig Signature, vars VariableSource, opts Opt
 		vi, err := valueInfo(out)
 		if err != nil {
 			return nil, fmt.Errorf("signature %q output %q: %w", sig.Key, out.Name, err)
+		}
+		if opts.FlattenUnknownRank && Flattened(out) {
+			flat := c.fresh(out.Name + "/flat")
+			c.inits = append(c.inits, &onnxpb.TensorProto{Name: &flat, Dims: []int64{1}, DataType: ptr(int32(onnxpb.TensorProto_INT64)), Int64Data: []int64{-1}})
+			c.emit("Reshape", out.Name, []string{v.name, flat}, []string{out.Name})
+			c.emit("Shape", ShapeOutput(out.Name), []string{v.name}, []string{ShapeOutput(out.Name)})
+			vi.GetType().GetTensorType().Shape = &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{{}}}
+			g.Output = append(g.Output, vi, &onnxpb.ValueInfoProto{Name: ptr(ShapeOutput(out.Name)), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+				TensorType: &onnxpb.TypeProto_Tensor{ElemType: ptr(int32(onnxpb.TensorProto_INT64)), Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{{}}}}}}})
+			continue
 		}
 		c.emit("Identity", out.Name, []string{v.name}, []string{out.Name})
 		g.Output = append(g.Output, vi)
@@ -230,7 +256,7 @@ func valueInfo(io IO) (*onnxpb.ValueInfoProto, error) {
 		return nil, err
 	}
 	tt := &onnxpb.TypeProto_Tensor{ElemType: ptr(int32(et))}
-	if !io.UnknownRank {
+	if !io.UnknownRank && len(io.Shape) > 0 {
 		shape := &onnxpb.TensorShapeProto{}
 		for _, d := range io.Shape {
 			dim := &onnxpb.TensorShapeProto_Dimension{}
