@@ -138,6 +138,9 @@ func runBuildDocker(cmd *cobra.Command, d *deps, o *buildDockerOptions) error {
 	if dir := d.env.cacheDir(); dir != "" && !o.noCache {
 		layerCache = filepath.Join(dir, "layers")
 	}
+	if o.model, err = d.resolveModel(ctx, o.model); err != nil {
+		return err
+	}
 	start := time.Now()
 	img, err := pack.Build(ctx, pack.Options{
 		Model:    o.model,

@@ -41,6 +41,13 @@ var Env = []EnvVar{
 	{"AWS_ENDPOINT_URL", "sagemaker: default of --endpoint-url (every AWS service at one endpoint, e.g. moto)"},
 	{"AWS_ACCESS_KEY_ID", "sagemaker: with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), static credentials; else the AWS SDK's default chain (AWS_PROFILE, ~/.aws, SSO, instance roles)"},
 	{"http_proxy", "sagemaker deploy: copied into the model container's environment, as in MLflow (https_proxy and no_proxy too)"},
+	{"MLFLOW_TRACKING_URI", "tracking server (http(s)://host:port) for experiments, runs, artifacts, models log and runs:/ model URIs (default of --tracking-uri), as in MLflow"},
+	{"MLFLOW_TRACKING_USERNAME", "with MLFLOW_TRACKING_PASSWORD: HTTP basic auth to the tracking server, as in MLflow"},
+	{"MLFLOW_TRACKING_TOKEN", "bearer token for the tracking server (wins over basic auth), as in MLflow"},
+	{"MLFLOW_TRACKING_INSECURE_TLS", "true: do not verify the tracking server's TLS certificate, as in MLflow"},
+	{"MLFLOW_HTTP_REQUEST_MAX_RETRIES", "retries of idempotent tracking requests after 429, 503 or a connection failure (default 5)"},
+	{"MLFLOW_HTTP_REQUEST_TIMEOUT", "seconds one tracking request may take (default 120), as in MLflow"},
+	{"MLFLOW_EXPERIMENT_NAME", "models log: experiment of a new run when --experiment-name/--experiment-id are not given (MLFLOW_EXPERIMENT_ID too; runs list reads MLFLOW_EXPERIMENT_ID)"},
 }
 
 // environ is the process environment, read once, injectable in tests.

@@ -71,7 +71,11 @@ func NewCmdInspect(d *deps) *cobra.Command {
 		Short: "Describe a model: flavors, signature, input example, size, and how it would be served",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := mlmodel.Load(args[0])
+			ref, err := d.resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			m, err := mlmodel.Load(ref)
 			if err != nil {
 				return err
 			}

@@ -233,7 +233,11 @@ func runPredict(cmd *cobra.Command, d *deps, o *predictOptions, mlflow bool) err
 		no := false
 		lo.Python.UseMLflow = &no
 	}
-	loaded, err := d.registry.Load(ctx, o.model, o.flavor, lo)
+	model, err := d.resolveModel(ctx, o.model)
+	if err != nil {
+		return err
+	}
+	loaded, err := d.registry.Load(ctx, model, o.flavor, lo)
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdAzureML(d),
 		withDockerBuilder(NewCmdBuildDocker(d), d),
 		NewCmdSageMaker(d),
+		NewCmdExperiments(d), NewCmdRuns(d), NewCmdArtifacts(d),
 	)
 	return root
 }

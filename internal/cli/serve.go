@@ -174,7 +174,7 @@ func NewCmdModels(d *deps) *cobra.Command {
 	serveCmd.Flags().StringVarP(&uri, "model-uri", "m", "", "model to serve: a directory, its MLmodel file, or a file:// URI")
 	_ = serveCmd.MarkFlagRequired("model-uri")
 	o.AddFlags(serveCmd.Flags(), d, true)
-	cmd.AddCommand(serveCmd, newCmdModelsPredict(d), withDockerBuilder(NewCmdBuildDocker(d), d), NewCmdGenerateDockerfile(d))
+	cmd.AddCommand(serveCmd, newCmdModelsPredict(d), withDockerBuilder(NewCmdBuildDocker(d), d), NewCmdGenerateDockerfile(d), newCmdModelsLog(d))
 	return cmd
 }
 
@@ -228,6 +228,9 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 	if o.noMLflow {
 		no := false
 		lo.Python.UseMLflow = &no
+	}
+	if ref, err = d.resolveModel(ctx, ref); err != nil {
+		return err
 	}
 	loaded, err := d.registry.Load(ctx, ref, o.flavor, lo)
 	if err != nil {

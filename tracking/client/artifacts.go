@@ -172,36 +172,57 @@ func (c *Client) UploadArtifact(ctx context.Context, runID, localFile, artifactP
 // UploadArtifacts stores the files under the local directory localDir in
 // a run's artifacts under artifactPath, keeping their relative paths.
 func (c *Client) UploadArtifacts(ctx context.Context, runID, localDir, artifactPath string) error {
-	r, err := c.artifactRoot(ctx, runID)
-	if err != nil {
-		return err
-	}
 	dir, err := cleanRel(filepath.ToSlash(artifactPath))
 	if err != nil {
 		return err
 	}
-	var files []string
+	var files []Upload
 	err = filepath.WalkDir(localDir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if e.Type().IsRegular() || (e.Type()&fs.ModeSymlink != 0 && isFile(p)) {
-			files = append(files, p)
+			rel, err := filepath.Rel(localDir, p)
+			if err != nil {
+				return err
+			}
+			files = append(files, Upload{Local: p, Path: path.Join(dir, filepath.ToSlash(rel))})
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", localDir, err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(transfers)
-	for _, f := range files {
-		rel, err := filepath.Rel(localDir, f)
+	return c.UploadFiles(ctx, runID, files)
+}
+
+// Upload is one local file and the artifact path (of the file, relative
+// to the run's root) it is stored at.
+type Upload struct {
+	Local string
+	Path  string
+}
+
+// UploadFiles stores each local file at its artifact path, a few at once.
+func (c *Client) UploadFiles(ctx context.Context, runID string, files []Upload) error {
+	r, err := c.artifactRoot(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for i, f := range files {
+		p, err := cleanRel(f.Path)
 		if err != nil {
 			return err
 		}
-		dest := path.Join(dir, filepath.ToSlash(rel))
-		g.Go(func() error { return c.put(gctx, r, f, dest) })
+		if p == "" {
+			return fmt.Errorf("uploading %s: empty artifact path", f.Local)
+		}
+		files[i].Path = p
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(transfers)
+	for _, f := range files {
+		g.Go(func() error { return c.put(gctx, r, f.Local, f.Path) })
 	}
 	return g.Wait()
 }
