@@ -75,4 +75,6 @@ fi
 if [[ "$mode" == "test" ]]; then
   "$here/provision-duckdb.sh" ||
     echo "setup: DuckDB is not provisioned; the tests that read outputs back with it will say so" >&2
+  "$here/provision-playwright.sh" ||
+    echo "setup: playwright-core is not provisioned; the tracking UI's click tests will say so" >&2
 fi
