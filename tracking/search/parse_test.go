@@ -253,7 +253,8 @@ func TestFilterStringRoundTrip(t *testing.T) {
 		{"metrics.`my-metric` >= -1.5e3", `metric."my-metric" >= -1500`},
 		{"params.x = 'a'' OR 1=1 --'", "param.x = 'a'' OR 1=1 --'"},
 		{`tags."a""b\c" = 'x\\y'`, `tag."a""b\\c" = 'x\\y'`},
-		{"Run name = 'x' and created > 1e21", "attribute.run_name = 'x' AND attribute.start_time > 1e+21"},
+		{"Run name = 'x' and created > 1700000000000", "attribute.run_name = 'x' AND attribute.start_time > 1700000000000"},
+		{"metrics.a > 1e21 AND metrics.b < -2.5e-7 AND metrics.c = -0", "metric.a > 1e+21 AND metric.b < -2.5e-07 AND metric.c = -0"},
 		{"run_id NOT IN ('a','b')", "attribute.run_id NOT IN ('a', 'b')"},
 		{"datasets.context = 'eval'", "dataset.context = 'eval'"},
 	}

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -38,7 +39,7 @@ func writeComparison(b *strings.Builder, c Comparison) {
 		}
 		b.WriteByte(')')
 	case c.Numeric:
-		b.WriteString(strconv.FormatFloat(c.Number, 'g', -1, 64))
+		b.WriteString(formatNumber(c.Number))
 	default:
 		writeQuoted(b, c.String, '\'')
 	}
@@ -92,4 +93,14 @@ func writeQuoted(b *strings.Builder, s string, q byte) {
 		b.WriteByte(s[i])
 	}
 	b.WriteByte(q)
+}
+
+// formatNumber writes integral values such as millisecond timestamps in
+// plain decimal and everything else in the shortest form that parses back
+// to the same float64.
+func formatNumber(n float64) string {
+	if n == math.Trunc(n) && math.Abs(n) < 1e21 {
+		return strconv.FormatFloat(n, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(n, 'g', -1, 64)
 }
