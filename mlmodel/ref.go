@@ -74,10 +74,18 @@ func Resolve(ref string) (string, error) {
 	return abs, nil
 }
 
-// Load resolves ref and reads its MLmodel descriptor.
+// Load resolves ref and reads its MLmodel descriptor. A TensorFlow
+// SavedModel directory without MLmodel is described as a model with one
+// `tensorflow` flavor (see savedModelDescriptor).
 func Load(ref string) (*Model, error) {
 	dir, err := Resolve(ref)
 	if err != nil {
+		var nf *NotFoundError
+		if errors.As(err, &nf) {
+			if m, ok := savedModelDescriptor(nf.Path); ok {
+				return m, nil
+			}
+		}
 		return nil, err
 	}
 	path := filepath.Join(dir, FileName)
