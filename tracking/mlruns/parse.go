@@ -3,6 +3,7 @@ package mlruns
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -118,6 +119,9 @@ func parseExperimentMeta(b []byte) (tracking.Experiment, error) {
 	return e, nil
 }
 
+// validRunID is MLflow's run id rule (_validate_run_id).
+var validRunID = regexp.MustCompile(`^[a-zA-Z0-9][\w\-]{0,255}$`)
+
 // parseRunMeta reads a run's meta.yaml. Status is MLflow's enum number
 // (1 RUNNING ... 5 KILLED) or its name.
 func parseRunMeta(b []byte) (tracking.RunInfo, error) {
@@ -134,6 +138,9 @@ func parseRunMeta(b []byte) (tracking.RunInfo, error) {
 	}
 	if id == "" {
 		return tracking.RunInfo{}, fmt.Errorf("meta.yaml: no run_id")
+	}
+	if !validRunID.MatchString(id) {
+		return tracking.RunInfo{}, fmt.Errorf("meta.yaml: invalid run_id %q", truncate(id))
 	}
 	name := string(m.RunName)
 	if name == "" {
