@@ -48,7 +48,7 @@ type Options struct {
 type Report struct {
 	Experiments []ExperimentReport
 	// Runs imported, and runs skipped because the store already had them.
-	Runs, RunsPresent int
+	Runs, RunsPresent          int
 	Params, Tags, MetricValues int
 	// Relocated counts runs whose artifact URI was pointed at the tree's own copy.
 	Relocated int
