@@ -111,7 +111,7 @@ func TestPyRepr(t *testing.T) {
 
 func TestPythonNumberStrings(t *testing.T) {
 	for _, tc := range []struct {
-		s             string
+		s              string
 		isInt, isFloat bool
 	}{
 		{"12", true, true}, {" -12 ", true, true}, {"+7", true, true}, {"1_000", true, true},
