@@ -109,8 +109,8 @@ func layoutChart(title, xlabel string, data []series, width, plotHeight int) cha
 	}
 	xs := niceScale(xmin, xmax, 8)
 	ys := niceScale(ymin, ymax, 6)
-	px := func(v float64) float64 { return c.Left + (v-xs.lo)/(xs.hi-xs.lo)*(c.Right-c.Left) }
-	py := func(v float64) float64 { return c.Bottom - (v-ys.lo)/(ys.hi-ys.lo)*(c.Bottom-c.Top) }
+	px := func(v float64) float64 { return c.Left + xs.at(v)*(c.Right-c.Left) }
+	py := func(v float64) float64 { return c.Bottom - ys.at(v)*(c.Bottom-c.Top) }
 	for _, v := range xs.ticks {
 		c.XTicks = append(c.XTicks, tick{Pos: round1(px(v)), Label: formatTick(v, xs.step)})
 	}
@@ -194,26 +194,53 @@ func niceScale(min, max float64, n int) scale {
 		if d == 0 {
 			d = 1
 		}
-		min, max = min-d, max+d
+		min, max = clampFinite(min-d), clampFinite(max+d)
 	}
-	step := niceNum((max-min)/float64(n-1), true)
-	if step == 0 || !finite(step) {
+	// Values near ±MaxFloat64 overflow max-min; dividing first does not.
+	raw := (max - min) / float64(n-1)
+	if !finite(raw) {
+		raw = max/float64(n-1) - min/float64(n-1)
+	}
+	step := niceNum(raw, true)
+	if !finite(step) {
+		step = raw
+	}
+	if step == 0 {
 		step = 1
 	}
 	s := scale{lo: math.Floor(min/step) * step, hi: math.Ceil(max/step) * step, step: step}
+	if !finite(s.lo) {
+		s.lo = min
+	}
+	if !finite(s.hi) {
+		s.hi = max
+	}
 	if s.lo == s.hi {
 		s.hi = s.lo + step
 	}
 	// Counting ticks by index, not by adding step, keeps float error from
 	// dropping the last one.
-	for i := 0; ; i++ {
+	for i := 0; i <= 100; i++ {
 		v := s.lo + float64(i)*step
-		if v > s.hi+step/2 || i > 100 {
+		if v-s.hi > step/2 || !finite(v) {
 			break
 		}
 		s.ticks = append(s.ticks, v)
 	}
 	return s
+}
+
+// at maps v in the domain to [0, 1], without overflowing on domains wider
+// than MaxFloat64.
+func (s scale) at(v float64) float64 {
+	if d := s.hi - s.lo; finite(d) {
+		return (v - s.lo) / d
+	}
+	return (v/2 - s.lo/2) / (s.hi/2 - s.lo/2)
+}
+
+func clampFinite(v float64) float64 {
+	return math.Max(-math.MaxFloat64, math.Min(math.MaxFloat64, v))
 }
 
 func niceNum(x float64, round bool) float64 {

@@ -146,3 +146,44 @@ func TestThin(t *testing.T) {
 		t.Errorf("thinned to %d points from %v to %v; want %d from 0 to 10000", len(s.X), s.X[0], s.X[len(s.X)-1], maxChartPoints)
 	}
 }
+
+// Metric values are whatever clients logged, including extremes: the
+// layout must always produce finite coordinates inside the plot and a
+// bounded number of ticks.
+func FuzzLayoutChart(f *testing.F) {
+	f.Add(0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+	f.Add(-1e308, 1e308, 0.0, -1e308, 1.0, 1e308)
+	f.Add(1.0, 1.0, 1.0, 1.0+1e-15, 1.0, 1.0)
+	f.Add(5e-324, -5e-324, 0.0, 0.0, math.MaxFloat64, -math.MaxFloat64)
+	f.Fuzz(func(t *testing.T, x0, y0, x1, y1, x2, y2 float64) {
+		c := layoutChart("m", "step", []series{{Label: "a", X: []float64{x0, x1, x2}, Y: []float64{y0, y1, y2}}}, 800, 400)
+		if c.Empty {
+			return
+		}
+		if len(c.XTicks) > 102 || len(c.YTicks) > 102 || len(c.XTicks) < 2 || len(c.YTicks) < 2 {
+			t.Fatalf("%d x ticks, %d y ticks", len(c.XTicks), len(c.YTicks))
+		}
+		for _, l := range c.Lines {
+			if strings.Contains(l.Path, "NaN") || strings.Contains(l.Path, "Inf") {
+				t.Fatalf("path %q", l.Path)
+			}
+			for _, m := range pathCoord.FindAllStringSubmatch(l.Path, -1) {
+				x, _ := strconv.ParseFloat(m[1], 64)
+				y, _ := strconv.ParseFloat(m[2], 64)
+				if x < c.Left-0.05 || x > c.Right+0.05 || y < c.Top-0.05 || y > c.Bottom+0.05 {
+					t.Fatalf("point (%v, %v) outside the plot", x, y)
+				}
+			}
+			for _, d := range l.Dots {
+				if !finite(d.X) || !finite(d.Y) {
+					t.Fatalf("dot %v", d)
+				}
+			}
+		}
+		for _, tk := range append(c.XTicks, c.YTicks...) {
+			if !finite(tk.Pos) {
+				t.Fatalf("tick %v", tk)
+			}
+		}
+	})
+}
