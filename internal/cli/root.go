@@ -113,6 +113,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		withDockerBuilder(NewCmdBuildDocker(d), d),
 		NewCmdSageMaker(d),
 		NewCmdExperiments(d), NewCmdRuns(d), NewCmdArtifacts(d),
+		NewCmdImportMlruns(d),
 	)
 	return root
 }
