@@ -17,18 +17,19 @@ import (
 
 // inspectReport is what `mlship inspect --json` prints.
 type inspectReport struct {
-	Path           string          `json:"path"`
-	MLflowVersion  string          `json:"mlflow_version,omitempty"`
-	UTCTimeCreated string          `json:"utc_time_created,omitempty"`
-	RunID          string          `json:"run_id,omitempty"`
-	ModelUUID      string          `json:"model_uuid,omitempty"`
-	ModelID        string          `json:"model_id,omitempty"`
-	ArtifactPath   string          `json:"artifact_path,omitempty"`
-	Flavors        []inspectFlavor `json:"flavors"`
-	Serving        inspectServing  `json:"serving"`
-	Signature      *inspectSig     `json:"signature"`
-	InputExample   *inspectExample `json:"input_example"`
-	Size           inspectSize     `json:"size"`
+	Path           string             `json:"path"`
+	MLflowVersion  string             `json:"mlflow_version,omitempty"`
+	UTCTimeCreated string             `json:"utc_time_created,omitempty"`
+	RunID          string             `json:"run_id,omitempty"`
+	ModelUUID      string             `json:"model_uuid,omitempty"`
+	ModelID        string             `json:"model_id,omitempty"`
+	ArtifactPath   string             `json:"artifact_path,omitempty"`
+	Flavors        []inspectFlavor    `json:"flavors"`
+	Serving        inspectServing     `json:"serving"`
+	Signature      *inspectSig        `json:"signature"`
+	InputExample   *inspectExample    `json:"input_example"`
+	Size           inspectSize        `json:"size"`
+	SavedModel     *inspectSavedModel `json:"saved_model,omitempty"`
 }
 
 type inspectFlavor struct {
@@ -129,6 +130,7 @@ func buildReport(d *deps, m *mlmodel.Model, force string) *inspectReport {
 		r.InputExample = ex
 	}
 	r.Size.ModelSizeBytes = m.ModelSizeBytes
+	r.SavedModel = describeSavedModel(m)
 	_ = filepath.WalkDir(m.Dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
@@ -203,6 +205,7 @@ func printReport(w io.Writer, r *inspectReport) {
 			fmt.Fprintf(w, "           POST /invocations %s\n", req)
 		}
 	}
+	printSavedModel(w, r.SavedModel)
 	fmt.Fprintf(w, "Size:      %s in %d files", humanBytes(r.Size.Bytes), r.Size.Files)
 	if r.Size.ModelSizeBytes != nil {
 		fmt.Fprintf(w, " (model_size_bytes %d)", *r.Size.ModelSizeBytes)

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlship/mlship/internal/testenv"
+	"github.com/mlship/mlship/mlmodel"
+)
+
+func TestInspectSavedModelSignatures(t *testing.T) {
+	dir := filepath.Join(testenv.SharedTestdata(t), "tensorflow", "java_tf_function_multi_sig")
+	m, err := mlmodel.Load(dir) // a plain SavedModel: no MLmodel
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := describeSavedModel(m)
+	if r == nil || r.Error != "" {
+		t.Fatalf("report %+v", r)
+	}
+	var keys []string
+	for _, s := range r.Signatures {
+		keys = append(keys, s.Key)
+	}
+	if got := strings.Join(keys, ","); got != "add,get_const_matrix,get_const_scalar,get_const_vector,get_variable" {
+		t.Errorf("signatures %s", got)
+	}
+	add := r.Signatures[0]
+	if len(add.Inputs) != 2 || add.Inputs[0].Name != "a" || add.Inputs[0].Tensor != "add_a:0" || add.Inputs[0].DType != "float" || add.Inputs[0].Shape != nil {
+		t.Errorf("add inputs %+v", add.Inputs)
+	}
+	var out bytes.Buffer
+	printSavedModel(&out, r)
+	for _, want := range []string{"SavedModel: . (tags serve)", "   add  ", "a float unknown rank (add_a:0)", "output_0 float unknown rank (PartitionedCall:0)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// The selected signature is marked; a wrong tag set is reported, not fatal.
+	m.Flavors["tensorflow"]["signature_def_key"] = "get_variable"
+	var marked bytes.Buffer
+	printSavedModel(&marked, describeSavedModel(m))
+	if !strings.Contains(marked.String(), " * get_variable ") {
+		t.Errorf("selected signature not marked:\n%s", marked.String())
+	}
+	m.Flavors["tensorflow"]["meta_graph_tags"] = []any{"gpu"}
+	if r := describeSavedModel(m); r == nil || !strings.Contains(r.Error, "gpu") {
+		t.Errorf("wrong tags: %+v", r)
+	}
+	// Other flavors have no SavedModel section.
+	if r := describeSavedModel(&mlmodel.Model{Flavors: map[string]mlmodel.FlavorConfig{"onnx": {}}}); r != nil {
+		t.Errorf("onnx model: %+v", r)
+	}
+}
