@@ -114,6 +114,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdSageMaker(d),
 		NewCmdExperiments(d), NewCmdRuns(d), NewCmdArtifacts(d),
 		NewCmdImportMlruns(d),
+		NewCmdServer(d),
 	)
 	return root
 }

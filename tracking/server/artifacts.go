@@ -50,18 +50,22 @@ func proxiedPath(uri string) (string, bool) {
 	return "", false
 }
 
-// runRepo opens the artifact root of run.
-func (s *Server) runRepo(ctx context.Context, run *tracking.Run) (artifacts.Repository, error) {
+// RunArtifacts opens the artifact root of run as a server with these
+// options resolves it: a proxied URI (mlflow-artifacts:/...) under
+// ArtifactsDestination when ServeArtifacts is on, anything else through
+// OpenArtifacts (by default artifacts.Open without S3 credentials). The web
+// UI takes it to browse the same artifacts the API lists.
+func (o Options) RunArtifacts(ctx context.Context, run *tracking.Run) (artifacts.Repository, error) {
 	uri := run.Info.ArtifactURI
-	if p, ok := proxiedPath(uri); ok && s.opts.ServeArtifacts {
-		return artifacts.Sub(s.opts.ArtifactsDestination, p)
+	if p, ok := proxiedPath(uri); ok && o.ServeArtifacts {
+		return artifacts.Sub(o.ArtifactsDestination, p)
 	}
 	var repo artifacts.Repository
 	var err error
-	if s.opts.OpenArtifacts != nil {
-		repo, err = s.opts.OpenArtifacts(ctx, uri)
+	if o.OpenArtifacts != nil {
+		repo, err = o.OpenArtifacts(ctx, uri)
 	} else {
-		repo, err = artifacts.Open(ctx, uri, artifacts.Options{ProxyRoot: s.opts.ArtifactsDestination})
+		repo, err = artifacts.Open(ctx, uri, artifacts.Options{ProxyRoot: o.ArtifactsDestination})
 	}
 	if err != nil {
 		return nil, tracking.Errorf(tracking.InvalidState, "Cannot open the artifact root of run '%s': %v", run.Info.RunID, err)
@@ -87,7 +91,7 @@ func (s *Server) listArtifacts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.runRepo(ctx, run)
+	repo, err := s.opts.RunArtifacts(ctx, run)
 	if err != nil {
 		return err
 	}
@@ -121,7 +125,7 @@ func (s *Server) getArtifact(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.runRepo(ctx, run)
+	repo, err := s.opts.RunArtifacts(ctx, run)
 	if err != nil {
 		return err
 	}

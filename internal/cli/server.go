@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mlship/mlship/tracking/artifacts"
+	"github.com/mlship/mlship/tracking/server"
+	"github.com/mlship/mlship/tracking/sqlstore"
+	"github.com/mlship/mlship/tracking/ui"
+)
+
+// serverOptions are the flags of `mlship server`, spelled as `mlflow
+// server`'s.
+type serverOptions struct {
+	backendStoreURI      string
+	defaultArtifactRoot  string
+	artifactsDestination string
+	serveArtifacts       bool
+	noServeArtifacts     bool
+	host                 string
+	port                 int
+	authHTPasswd         string
+	noUI                 bool
+	shutdownTimeout      time.Duration
+	workers              int // accepted for compatibility
+}
+
+// serverBackendStoreURI is `mlflow server`'s default store since MLflow 3.x
+// (#18497): an SQLite file in the working directory.
+const serverBackendStoreURI = "sqlite:///mlflow.db"
+
+func (o *serverOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
+	or := func(env, def string) string {
+		if v := d.env.get(env); v != "" {
+			return v
+		}
+		return def
+	}
+	port := 5000
+	if p, err := strconv.Atoi(d.env.get("MLFLOW_PORT")); err == nil {
+		port = p
+	}
+	serve := true
+	if v := d.env.get("MLFLOW_SERVE_ARTIFACTS"); v != "" {
+		serve, _ = strconv.ParseBool(v)
+	}
+	fs.StringVar(&o.backendStoreURI, "backend-store-uri", or("MLFLOW_BACKEND_STORE_URI", serverBackendStoreURI),
+		"where experiments and runs are kept: sqlite:///path.db (relative) or sqlite:////abs/path.db, or postgresql://user:pw@host:port/db (env MLFLOW_BACKEND_STORE_URI)")
+	fs.StringVar(&o.defaultArtifactRoot, "default-artifact-root", d.env.get("MLFLOW_DEFAULT_ARTIFACT_ROOT"),
+		"artifact root of new experiments: a local path, file:///path or s3://bucket/prefix (default: mlflow-artifacts:/ with --serve-artifacts, else ./mlruns; env MLFLOW_DEFAULT_ARTIFACT_ROOT)")
+	fs.StringVar(&o.artifactsDestination, "artifacts-destination", or("MLFLOW_ARTIFACTS_DESTINATION", "./mlartifacts"),
+		"where the artifact proxy stores mlflow-artifacts:/ artifacts: a local path or s3://bucket/prefix (env MLFLOW_ARTIFACTS_DESTINATION)")
+	fs.BoolVar(&o.serveArtifacts, "serve-artifacts", serve, "proxy artifact uploads and downloads through the server (/api/2.0/mlflow-artifacts) (env MLFLOW_SERVE_ARTIFACTS)")
+	fs.BoolVar(&o.noServeArtifacts, "no-serve-artifacts", false, "do not proxy artifacts: clients write to the artifact roots themselves")
+	fs.StringVarP(&o.host, "host", "h", or("MLFLOW_HOST", "127.0.0.1"), "address to listen on, 0.0.0.0 for all interfaces (env MLFLOW_HOST)")
+	fs.IntVarP(&o.port, "port", "p", port, "port to listen on (env MLFLOW_PORT)")
+	fs.StringVar(&o.authHTPasswd, "auth-htpasswd", d.env.get("MLSHIP_AUTH_HTPASSWD"),
+		"require HTTP basic auth (all routes but /health) with the users of this Apache htpasswd file; bcrypt entries only, `htpasswd -B` (env MLSHIP_AUTH_HTPASSWD)")
+	fs.BoolVar(&o.noUI, "no-ui", false, "serve the REST API only, without the web UI at /")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	fs.IntVarP(&o.workers, "workers", "w", 0, "accepted for MLflow compatibility; mlship serves every request from one process")
+}
+
+// NewCmdServer is `mlship server`, MLflow's tracking server.
+func NewCmdServer(d *deps) *cobra.Command {
+	o := &serverOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run an MLflow-compatible tracking server (REST API, artifact proxy, web UI)",
+		Long: "Serve MLflow's tracking REST API (/api/2.0/mlflow/...) over an SQLite or PostgreSQL store,\n" +
+			"MLflow's artifact proxy (/api/2.0/mlflow-artifacts/...) and a web UI at /, with `mlflow server`'s\n" +
+			"flags. MLflow's clients work against it unchanged: point MLFLOW_TRACKING_URI at it.",
+		Example: "  mlship server --port 5000\n" +
+			"  mlship server --backend-store-uri postgresql://mlflow:pw@db:5432/mlflow --artifacts-destination s3://bucket/mlartifacts --host 0.0.0.0\n" +
+			"  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServer(cmd.Context(), d, o)
+		},
+	}
+	// -h is --host here, as in `mlflow server`, so help has no shorthand.
+	cmd.Flags().Bool("help", false, "help for server")
+	o.AddFlags(cmd.Flags(), d)
+	return cmd
+}
+
+func runServer(ctx context.Context, d *deps, o *serverOptions) error {
+	if o.noServeArtifacts {
+		o.serveArtifacts = false
+	}
+	if o.port < 0 || o.port > 65535 {
+		return fmt.Errorf("--port %d is not a valid port", o.port)
+	}
+	log := d.logger()
+	if o.workers > 1 {
+		log.Info("--workers ignored: mlship serves every request from one process")
+	}
+	root := o.defaultArtifactRoot
+	if root == "" {
+		root = "./mlruns"
+		if o.serveArtifacts {
+			root = "mlflow-artifacts:/"
+		}
+	}
+	awsConfig := artifacts.LoadAWSConfig(d.env.get("MLFLOW_S3_ENDPOINT_URL"))
+	store, err := sqlstore.Open(ctx, o.backendStoreURI, sqlstore.Options{DefaultArtifactRoot: root, Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the backend store: %w", err)
+	}
+	defer store.Close()
+
+	opts := server.Options{
+		ServeArtifacts:      o.serveArtifacts,
+		DefaultArtifactRoot: root,
+		Version:             Version(),
+		AuthHTPasswd:        o.authHTPasswd,
+		ShutdownTimeout:     o.shutdownTimeout,
+		Logger:              log,
+	}
+	if o.serveArtifacts {
+		dest, err := artifacts.Open(ctx, o.artifactsDestination, artifacts.Options{AWSConfig: awsConfig})
+		if err != nil {
+			return fmt.Errorf("--artifacts-destination: %w", err)
+		}
+		opts.ArtifactsDestination = dest
+	}
+	opts.OpenArtifacts = func(ctx context.Context, uri string) (artifacts.Repository, error) {
+		return artifacts.Open(ctx, uri, artifacts.Options{AWSConfig: awsConfig, ProxyRoot: opts.ArtifactsDestination})
+	}
+	if !o.noUI {
+		opts.UI = ui.New(store, ui.Options{Artifacts: opts.RunArtifacts, Logger: log})
+	}
+	srv, err := server.New(store, opts)
+	if err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(strings.Trim(o.host, "[]"), strconv.Itoa(o.port))
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return srv.Serve(ctx, ln)
+}
