@@ -126,6 +126,7 @@ func TestChromium(t *testing.T) {
 	}
 
 	t.Run("experiment", func(t *testing.T) {
+		t.Parallel()
 		url := base + "/experiments/" + f.expID
 		img := screenshot(t, "experiment", url, 1280, 900)
 		assertDrawn(t, "experiment page", img)
@@ -141,6 +142,7 @@ func TestChromium(t *testing.T) {
 	})
 
 	t.Run("run", func(t *testing.T) {
+		t.Parallel()
 		url := base + "/runs/" + f.model + "?file=plots/loss.png"
 		img := screenshot(t, "run", url, 1280, 2400)
 		assertDrawn(t, "run page", img)
@@ -157,6 +159,7 @@ func TestChromium(t *testing.T) {
 	})
 
 	t.Run("compare", func(t *testing.T) {
+		t.Parallel()
 		url := base + "/compare?runs=" + f.runs[0] + "," + f.runs[1] + "," + f.runs[2] + "&metric=loss"
 		img := screenshot(t, "compare", url, 1280, 900)
 		assertDrawn(t, "compare page", img)

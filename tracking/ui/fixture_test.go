@@ -166,6 +166,13 @@ func newFixture(t *testing.T, opts ui.Options) *fixture {
 		t.Fatal(err)
 	}
 
+	if err := store.LogInputs(ctx, f.model, []tracking.DatasetInput{{
+		Tags:    []tracking.Tag{{Key: "mlflow.data.context", Value: "train"}},
+		Dataset: tracking.Dataset{Name: "iris", Digest: "d41d8cd9", SourceType: "local", Source: `{"uri": "iris.csv"}`, Schema: "{}"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
 	if opts.Artifacts == nil {
 		opts.Artifacts = func(ctx context.Context, run *tracking.Run) (artifacts.Repository, error) {
 			return artifacts.Open(ctx, run.Info.ArtifactURI, artifacts.Options{})

@@ -210,6 +210,9 @@ func TestRunPage(t *testing.T) {
 	if got := text(one(t, p.doc, "tr", "tag")); got != "team cv" {
 		t.Errorf("user tags: %q", got)
 	}
+	if got := text(one(t, p.doc, "section", "#datasets")); !strings.Contains(got, "iris d41d8cd9 train local") {
+		t.Errorf("datasets: %q", got)
+	}
 	sys := one(t, p.doc, "details", "system-tags")
 	if got := text(sys); !strings.Contains(got, "mlflow.log-model.history") || !strings.Contains(got, "mlflow.source.name") {
 		t.Errorf("system tags not grouped: %q", got)
