@@ -413,3 +413,24 @@ func TestDataEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// A block whose entries each repeat the whole previous key plus one byte
+// would expand quadratically; it is refused instead.
+func TestBlockKeyExpansion(t *testing.T) {
+	var b []byte
+	const n = 200000
+	b = append(b, 0, 1, 0, 'k') // first key "k"
+	for i := 1; i < n; i++ {
+		b = binary.AppendUvarint(b, uint64(i)) // share all of the previous key
+		b = append(b, 1, 0, 'k')
+	}
+	b = append(b, le32(0)...)
+	b = append(b, le32(1)...)
+	if _, err := blockEntries(b); err == nil || !strings.Contains(err.Error(), "expand") {
+		t.Fatalf("quadratic block: %v", err)
+	}
+	// The real indexes stay far below the bound.
+	for _, m := range []string{"tfnet_lstm_from_sequential", "rust_keras_multiple_inputs"} {
+		openVars(t, modelDir(t, m))
+	}
+}

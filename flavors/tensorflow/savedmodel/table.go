@@ -36,6 +36,10 @@ const (
 	// more than a small multiple of the file. Snappy's best case (a 64-byte
 	// copy in a 2-byte tag) is 32x.
 	maxSnappyRatio = 32
+
+	// maxKeyExpansion bounds the total length of a block's decoded keys
+	// relative to the block (see blockEntries).
+	maxKeyExpansion = 64
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -189,6 +193,10 @@ func blockEntries(b []byte) ([]tableEntry, error) {
 	p := b[:limit]
 	var out []tableEntry
 	var prev []byte
+	// Prefix compression lets each entry repeat the whole previous key for
+	// a few bytes, so n tiny entries could expand to n²/2 key bytes. Real
+	// tables share short prefixes; cap the expansion well above them.
+	budget := maxKeyExpansion*uint64(len(b)) + 1<<16
 	for len(p) > 0 {
 		var hdr [3]uint64
 		for i := range hdr {
@@ -205,6 +213,10 @@ func blockEntries(b []byte) ([]tableEntry, error) {
 		if unshared > uint64(len(p)) || vlen > uint64(len(p))-unshared {
 			return nil, fmt.Errorf("entry %d runs past the end of its block", len(out))
 		}
+		if shared+unshared > budget {
+			return nil, fmt.Errorf("entry %d: keys expand to more than %d times the block's size", len(out), maxKeyExpansion)
+		}
+		budget -= shared + unshared
 		key := make([]byte, 0, shared+unshared)
 		key = append(append(key, prev[:shared]...), p[:unshared]...)
 		value := p[unshared : unshared+vlen]
