@@ -5,6 +5,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/mlship/mlship/tracking"
 )
@@ -13,6 +14,9 @@ import (
 // artifactLocation lets the server choose (mlflow-artifacts:/<id> when it
 // proxies artifacts).
 func (c *Client) CreateExperiment(ctx context.Context, name, artifactLocation string, tags []tracking.Tag) (string, error) {
+	if err := checkExperimentName(name); err != nil {
+		return "", err
+	}
 	in := struct {
 		Name             string    `json:"name"`
 		ArtifactLocation string    `json:"artifact_location,omitempty"`
@@ -51,6 +55,9 @@ func (c *Client) getExperiment(ctx context.Context, path string, q url.Values) (
 // SearchExperiments returns one page of experiments and the token of the
 // next ("" after the last).
 func (c *Client) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) ([]tracking.Experiment, string, error) {
+	if err := checkMaxResults(q.MaxResults); err != nil {
+		return nil, "", err
+	}
 	in := struct {
 		MaxResults int      `json:"max_results,omitempty"`
 		PageToken  string   `json:"page_token,omitempty"`
@@ -99,6 +106,9 @@ func (c *Client) Experiments(ctx context.Context, q tracking.ExperimentQuery) it
 
 // RenameExperiment gives experiment id a new name.
 func (c *Client) RenameExperiment(ctx context.Context, id, newName string) error {
+	if err := checkExperimentName(newName); err != nil {
+		return err
+	}
 	in := map[string]string{"experiment_id": id, "new_name": newName}
 	return c.api(ctx, http.MethodPost, "/experiments/update", in, nil, true)
 }
@@ -132,4 +142,24 @@ func viewType(v tracking.ViewType) string {
 		return ""
 	}
 	return v.String()
+}
+
+// checkExperimentName rejects an empty name before sending it, as
+// MLflow's client does (_validate_experiment_name), with the stores'
+// message.
+func checkExperimentName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return tracking.Errorf(tracking.InvalidParameterValue, "Invalid experiment name: '%s'", name)
+	}
+	return nil
+}
+
+// checkMaxResults rejects a page size every MLflow server refuses, with
+// the stores' message.
+func checkMaxResults(n int) error {
+	if n < 0 || n > tracking.MaxResultsLimit {
+		return tracking.Errorf(tracking.InvalidParameterValue,
+			"Invalid value for request parameter max_results. It must be at most %d, but got value %d", tracking.MaxResultsLimit, n)
+	}
+	return nil
 }

@@ -45,6 +45,15 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*tracking.Run, error
 // UpdateRun sets a run's status, end time or name (zero fields are left
 // as they are) and returns its info.
 func (c *Client) UpdateRun(ctx context.Context, runID string, u tracking.UpdateRun) (*tracking.RunInfo, error) {
+	// Checked here as MLflow's client does (RunStatus.from_string): a
+	// server may ignore an enum value it does not know.
+	if u.Status != "" {
+		st, err := tracking.ParseRunStatus(string(u.Status))
+		if err != nil {
+			return nil, err
+		}
+		u.Status = st
+	}
 	in := struct {
 		RunID   string `json:"run_id"`
 		RunUUID string `json:"run_uuid"`
@@ -75,6 +84,9 @@ func (c *Client) RestoreRun(ctx context.Context, runID string) error {
 // SearchRuns returns one page of the runs q matches and the token of the
 // next page ("" after the last).
 func (c *Client) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]tracking.Run, string, error) {
+	if err := checkMaxResults(q.MaxResults); err != nil {
+		return nil, "", err
+	}
 	in := struct {
 		ExperimentIDs []string `json:"experiment_ids"`
 		Filter        string   `json:"filter,omitempty"`
