@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlship/mlship/internal/testenv"
+)
+
+// TestServerCommand runs `mlship server` through the command tree on a
+// free port, talks to it over HTTP and stops it as SIGTERM would.
+func TestServerCommand(t *testing.T) {
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	env := map[string]string{"MLFLOW_PORT": strconv.Itoa(port)} // the port from MLflow's env var
+	cmd := New(io.Discard, io.Discard, func(k string) string { return env[k] })
+	cmd.SetArgs([]string{"server", "--backend-store-uri", "sqlite:///" + filepath.Join(dir, "mlflow.db"),
+		"--artifacts-destination", filepath.Join(dir, "mlartifacts"), "--shutdown-timeout", "5s"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server exited before serving: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not answer /health: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	call := func(method, path, ct, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := call("GET", "/version", "", ""); code != 200 || body != Version() {
+		t.Fatalf("/version: %d %q", code, body)
+	}
+	if code, body := call("POST", "/api/2.0/mlflow/experiments/create", "application/json", `{"name": "cli"}`); code != 200 || body != `{"experiment_id":"1"}` {
+		t.Fatalf("create experiment: %d %s", code, body)
+	}
+	code, body := call("GET", "/api/2.0/mlflow/experiments/get?experiment_id=1", "", "")
+	if code != 200 || !strings.Contains(body, `"artifact_location":"mlflow-artifacts:/1"`) {
+		t.Fatalf("experiment with the proxied default root: %d %s", code, body)
+	}
+	if code, body := call("PUT", "/api/2.0/mlflow-artifacts/artifacts/1/x/artifacts/a.txt", "", "hi"); code != 200 {
+		t.Fatalf("upload: %d %s", code, body)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "mlartifacts", "1", "x", "artifacts", "a.txt")); err != nil || string(b) != "hi" {
+		t.Fatalf("upload landed as %q, %v", b, err)
+	}
+	if code, body := call("GET", "/", "", ""); code != 200 || !strings.Contains(body, "<html") {
+		t.Fatalf("UI at /: %d %.200s", code, body)
+	}
+	if code, _ := call("GET", "/api/2.0/mlflow/registered-models/search", "", ""); code != 404 {
+		t.Fatalf("registry endpoint: %d, want 404", code)
+	}
+
+	cancel() // what SIGTERM does through signal.NotifyContext
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("server stopped with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mlflow.db")); err != nil {
+		t.Fatalf("store file: %v", err)
+	}
+}
+
+func TestServerCommandRefusesWeakHTPasswd(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(pw, []byte("alice:$apr1$abc$0123456789abcdefghijkl\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := New(io.Discard, io.Discard, func(string) string { return "" })
+	cmd.SetArgs([]string{"server", "--port", strconv.Itoa(testenv.FreePort(t)), "--backend-store-uri", "sqlite:///" + filepath.Join(dir, "m.db"),
+		"--artifacts-destination", filepath.Join(dir, "art"), "--auth-htpasswd", pw})
+	err := cmd.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "unsupported password hash") {
+		t.Fatalf("server with an apr1 htpasswd: %v", err)
+	}
+}
