@@ -17,6 +17,8 @@ type EnvVar struct {
 // Env is the catalogue of environment variables, printed by `mlship env`.
 var Env = []EnvVar{
 	{"MLSHIP_ONNXRUNTIME_LIB", "path of libonnxruntime.so (or its directory); overrides the search"},
+	{"MLSHIP_TF_RUNTIME", "tensorflow models: auto (convert to ONNX; the TensorFlow C library for graphs that cannot be), onnx or native (default of --tf-runtime)"},
+	{"MLSHIP_TENSORFLOW_LIB", "path of libtensorflow.so.2 for --tf-runtime native/auto (default: searched in LD_LIBRARY_PATH and the system library directories)"},
 	{"MLSHIP_CACHE_DIR", "mlship's cache directory (default $XDG_CACHE_HOME/mlship or ~/.cache/mlship)"},
 	{"MLSHIP_LOG_LEVEL", "log level: debug, info, warn, error (default info)"},
 	{"MLSHIP_LOG_FORMAT", "log format: text or json (default text)"},

@@ -21,6 +21,7 @@ import (
 // predict`).
 type predictOptions struct {
 	model         string
+	tfRuntime     string // --tf-runtime
 	mlflowIn      string // models predict: -i/--input-path
 	inputs        []string
 	output        string
@@ -80,6 +81,7 @@ func (o *predictOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflow bool) {
 	fs.StringVar(&o.shard, "shard", "", "score only part i of n of the input (i/n, 0-based): files and Parquet row groups are dealt round-robin, so n processes cover the input exactly once")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar and no summary line")
 	fs.StringVar(&o.flavor, "flavor", "", "use this flavor instead of the preferred one (e.g. onnx, python_function)")
+	addTFRuntimeFlag(fs, &o.tfRuntime)
 	fs.IntVar(&o.threads, "threads", 0, "intra-op threads one model call may use in an in-process runtime (0: the model's onnx_session_options, else 1 when --parallelism > 1)")
 	fs.StringVar(&o.python, "python", d.env.get("MLSHIP_PYTHON"), "python_function models: the Python interpreter (env MLSHIP_PYTHON)")
 	fs.StringVar(&o.envManager, "env-manager", "local", "python_function models: local, virtualenv, uv or conda (as MLflow's --env-manager)")
@@ -216,6 +218,10 @@ func runPredict(cmd *cobra.Command, d *deps, o *predictOptions, mlflow bool) err
 		workers = o.parallelism
 	}
 	lo := d.loadOptions(o.threads)
+	lo, err := withTFRuntime(lo, o.tfRuntime)
+	if err != nil {
+		return err
+	}
 	if o.parallelism > 1 {
 		// Batches in flight fill the cores; a per-call thread pool on top
 		// of them only contends (as when serving).

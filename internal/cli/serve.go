@@ -21,6 +21,7 @@ type serveOptions struct {
 	host        string
 	port        int
 	flavor      string
+	tfRuntime   string // --tf-runtime
 	maxBody     string
 	timeoutSecs float64
 	threads     int
@@ -65,6 +66,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool)
 	}
 	timeout := d.env.seconds("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", serve.DefaultRequestTimeout)
 	fs.StringVar(&o.flavor, "flavor", "", "serve the model with this flavor instead of the preferred one (e.g. onnx, python_function)")
+	addTFRuntimeFlag(fs, &o.tfRuntime)
 	fs.StringVar(&o.maxBody, "max-body-size", "100MiB", "largest accepted request body (bytes, or with a unit: 512KiB, 100MiB, 1GiB)")
 	fs.IntVar(&o.threads, "threads", 0, "intra-op threads one prediction may use in an in-process runtime (0: the model's onnx_session_options, else 1 when serving)")
 	fs.StringVar(&o.modelName, "model-name", "", "model name in the Open Inference Protocol and metrics (default: registered_model_meta, else the directory name)")
@@ -217,6 +219,10 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 	start := time.Now()
 	lo := d.loadOptions(o.threads)
 	lo.DefaultThreads = servingThreads
+	lo, err = withTFRuntime(lo, o.tfRuntime)
+	if err != nil {
+		return err
+	}
 	lo.Python = flavors.PythonOptions{
 		Workers:            o.workers,
 		Interpreter:        o.python,
