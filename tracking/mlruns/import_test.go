@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/tracking"
 	"github.com/mlship/mlship/tracking/mlruns"
 	"github.com/mlship/mlship/tracking/sqlstore"
@@ -60,9 +61,29 @@ func storeIDs(t *testing.T, rep *mlruns.Report) map[string]string {
 	return ids
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopPostgres()
+	os.Exit(code)
+}
+
+func openPostgres(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), testenv.Postgres(t), sqlstore.Options{DefaultArtifactRoot: "mlflow-artifacts:/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestImportRoundTrip(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { testRoundTrip(t, openStore(t)) })
+	t.Run("PostgreSQL", func(t *testing.T) { testRoundTrip(t, openPostgres(t)) })
+}
+
+func testRoundTrip(t *testing.T, store *sqlstore.Store) {
 	ctx := t.Context()
-	store := openStore(t)
 	tree := fixture(t)
 	rep, err := mlruns.Import(ctx, store, tree, mlruns.Options{})
 	if err != nil {
