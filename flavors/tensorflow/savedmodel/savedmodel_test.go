@@ -303,6 +303,17 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), filepath.Join(bad, "saved_model.pb")) {
 		t.Errorf("garbage saved_model.pb: %v", err)
 	}
+	// A real saved_model.pb cut in half.
+	cut := testenv.CopyDir(t, modelDir(t, "tfjs_times_three_float"))
+	pb := filepath.Join(cut, "saved_model.pb")
+	if st, err := os.Stat(pb); err != nil {
+		t.Fatal(err)
+	} else if err := os.Truncate(pb, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(cut); err == nil || !strings.Contains(err.Error(), pb) {
+		t.Errorf("truncated saved_model.pb: %v", err)
+	}
 	empty := t.TempDir()
 	if err := os.WriteFile(filepath.Join(empty, "saved_model.pb"), nil, 0o644); err != nil {
 		t.Fatal(err)
