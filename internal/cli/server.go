@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -117,7 +119,10 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 	}
 	defer store.Close()
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := server.Options{
+		Registry:            reg,
 		ServeArtifacts:      o.serveArtifacts,
 		DefaultArtifactRoot: root,
 		Version:             Version(),

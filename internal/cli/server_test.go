@@ -85,6 +85,9 @@ func TestServerCommand(t *testing.T) {
 	if code, body := call("GET", "/", "", ""); code != 200 || !strings.Contains(body, "<html") {
 		t.Fatalf("UI at /: %d %.200s", code, body)
 	}
+	if code, body := call("GET", "/metrics", "", ""); code != 200 || !strings.Contains(body, "mlship_tracking_requests_total{") || !strings.Contains(body, "process_resident_memory_bytes") {
+		t.Fatalf("/metrics: %d %.300s", code, body)
+	}
 	if code, _ := call("GET", "/api/2.0/mlflow/registered-models/search", "", ""); code != 404 {
 		t.Fatalf("registry endpoint: %d, want 404", code)
 	}
