@@ -194,8 +194,14 @@ func (h *handler) experiment(w http.ResponseWriter, r *http.Request) {
 		}
 		return v
 	}
+	// The store's default order is newest first; the Created header says
+	// so, and its first click then sorts oldest first.
+	shown := orderBy
+	if len(shown) == 0 {
+		shown = []string{"attributes.start_time DESC"}
+	}
 	sortLink := func(key string) (string, string) {
-		cur := sortState(orderBy, key)
+		cur := sortState(shown, key)
 		v := state()
 		v.Set("order_by", nextOrder(cur, key))
 		return h.link("/experiments/"+url.PathEscape(exp.ID), v), cur

@@ -64,9 +64,12 @@ func TestRunsTableColumnsAndSorting(t *testing.T) {
 	for _, th := range find(one(t, p.doc, "table", "#runs"), "th", "")[1:] {
 		heads = append(heads, text(th))
 	}
-	want := []string{"Run", "Created", "Duration", "Status", "User", "metrics acc", "metrics loss", "params lr", "params model"}
+	want := []string{"Run", "Created ▼", "Duration", "Status", "User", "metrics acc", "metrics loss", "params lr", "params model"}
 	if !slices.Equal(heads, want) {
 		t.Errorf("headers %q, want %q", heads, want)
+	}
+	if th := one(t, p.doc, "th", "sorted-desc"); !strings.HasPrefix(text(th), "Created ▼") {
+		t.Errorf("default order not shown on the Created header: %q", text(th))
 	}
 	if got := text(one(t, p.doc, "p", "note")); got != "Image models" {
 		t.Errorf("description %q", got)
