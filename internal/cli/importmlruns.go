@@ -85,8 +85,8 @@ func NewCmdImportMlruns(d *deps) *cobra.Command {
 }
 
 func printImport(d *deps, rep *mlruns.Report, dir, uri string) error {
-	fmt.Fprintf(d.stdout, "Imported %d run(s) from %s into %s (%d already there): %d params, %d tags, %d metric values",
-		rep.Runs, dir, uri, rep.RunsPresent, rep.Params, rep.Tags, rep.MetricValues)
+	fmt.Fprintf(d.stdout, "Imported %d run(s) from %s into %s (%d already there): %d params, %d tags, %d metric values, %d dataset inputs",
+		rep.Runs, dir, uri, rep.RunsPresent, rep.Params, rep.Tags, rep.MetricValues, rep.Inputs)
 	if rep.Relocated > 0 {
 		fmt.Fprintf(d.stdout, "; %d artifact URI(s) pointed at the tree's copy", rep.Relocated)
 	}
@@ -130,12 +130,13 @@ func importJSON(rep *mlruns.Report) any {
 		Params       int               `json:"params"`
 		Tags         int               `json:"tags"`
 		MetricValues int               `json:"metric_values"`
+		Inputs       int               `json:"dataset_inputs"`
 		Relocated    int               `json:"artifact_uris_relocated"`
 		NewRunIDs    map[string]string `json:"new_run_ids,omitempty"`
 		Problems     []string          `json:"problems,omitempty"`
 	}{
 		Runs: rep.Runs, RunsPresent: rep.RunsPresent, Params: rep.Params, Tags: rep.Tags,
-		MetricValues: rep.MetricValues, Relocated: rep.Relocated, NewRunIDs: rep.NewRunIDs, Problems: rep.Problems,
+		MetricValues: rep.MetricValues, Inputs: rep.Inputs, Relocated: rep.Relocated, NewRunIDs: rep.NewRunIDs, Problems: rep.Problems,
 	}
 	for _, e := range rep.Experiments {
 		out.Experiments = append(out.Experiments, exp{e.SourceID, e.StoreID, e.Name, e.LifecycleStage, e.Existed, e.Runs})

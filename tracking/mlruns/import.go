@@ -24,8 +24,8 @@ type Importer interface {
 	// ResourceAlreadyExists.
 	ImportExperiment(ctx context.Context, exp tracking.Experiment) (string, error)
 	// ImportRun stores run as it is, in run.Info.ExperimentID (an id of
-	// this store), with every value of history; run.Data.Metrics is not
-	// read. A run id already present is ResourceAlreadyExists.
+	// this store), with its dataset inputs (run.Inputs) and every value of
+	// history; run.Data.Metrics is not read. A run id already present is ResourceAlreadyExists.
 	ImportRun(ctx context.Context, run tracking.Run, history []tracking.Metric) error
 }
 
@@ -50,6 +50,8 @@ type Report struct {
 	// Runs imported, and runs skipped because the store already had them.
 	Runs, RunsPresent          int
 	Params, Tags, MetricValues int
+	// Inputs counts dataset inputs linked to imported runs.
+	Inputs int
 	// Relocated counts runs whose artifact URI was pointed at the tree's own copy.
 	Relocated int
 	// NewRunIDs maps tree run ids to store run ids, for runs a store
@@ -206,6 +208,7 @@ func (im *importer) run(ctx context.Context, e *Experiment, storeExp, dir string
 	im.rep.Params += len(r.Data.Params)
 	im.rep.Tags += len(r.Data.Tags)
 	im.rep.MetricValues += len(r.History)
+	im.rep.Inputs += len(r.Inputs)
 	return 1, nil
 }
 
@@ -274,6 +277,11 @@ func (im *importer) importThroughAPI(ctx context.Context, r *Run) error {
 			return err
 		}
 		params, tags = params[np:], tags[nt:]
+	}
+	if len(r.Inputs) > 0 {
+		if err := im.store.LogInputs(ctx, id, r.Inputs); err != nil {
+			return err
+		}
 	}
 	hist := r.History
 	for len(hist) > 0 {

@@ -216,6 +216,16 @@ func testRoundTrip(t *testing.T, store *sqlstore.Store) {
 		t.Errorf("epoch_time history of the run in .trash: %+v", h)
 	}
 
+	// Dataset inputs, with their tags and the datasets' schema as written.
+	r2, err := store.GetRun(ctx, run2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInputs(t, r2.Inputs)
+	if rep.Inputs != 2 {
+		t.Errorf("report: %d inputs, want 2", rep.Inputs)
+	}
+
 	// Soft-deleted runs are in the store's deleted view, as in MLflow.
 	active, _, err := store.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{ids[expFraud]}, ViewType: tracking.ActiveOnly})
 	if err != nil {
@@ -284,6 +294,22 @@ func snapshot(t *testing.T, s tracking.Store) []string {
 	return out
 }
 
+func checkInputs(t *testing.T, inputs []tracking.DatasetInput) {
+	t.Helper()
+	sort.Slice(inputs, func(i, j int) bool { return inputs[i].Dataset.Name < inputs[j].Dataset.Name })
+	schema := `{"mlflow_colspec": [{"type": "double", "name": "amount", "required": true}, {"type": "long", "name": "merchant", "required": true}, {"type": "boolean", "name": "fraud", "required": true}]}`
+	if diff := cmp.Diff([]tracking.DatasetInput{
+		{Tags: []tracking.Tag{{Key: "mlflow.data.context", Value: "train"}}, Dataset: tracking.Dataset{
+			Name: "transactions", Digest: "8a2f5c1e", SourceType: "s3", Source: `{"uri": "s3://ml-bucket/data/transactions.parquet"}`,
+			Schema: schema, Profile: `{"num_rows": 80000, "num_elements": 240000}`}},
+		{Tags: []tracking.Tag{{Key: "mlflow.data.context", Value: "eval"}}, Dataset: tracking.Dataset{
+			Name: "transactions-holdout", Digest: "1b7d9e03", SourceType: "s3", Source: `{"uri": "s3://ml-bucket/data/transactions-holdout.parquet"}`,
+			Schema: schema, Profile: `{"num_rows": 20000, "num_elements": 60000}`}},
+	}, inputs); diff != "" {
+		t.Errorf("dataset inputs (-want +got):\n%s", diff)
+	}
+}
+
 func sortTags(tags []tracking.Tag) {
 	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
 }
@@ -318,6 +344,7 @@ func TestImportThroughPlainAPI(t *testing.T) {
 		r2.Info.StartTime != 1700001100000 || r2.Info.EndTime != 1700001900000 || len(r2.Data.Params) != 2 {
 		t.Errorf("run 2 through the API: %+v %+v", r2.Info, r2.Data.Params)
 	}
+	checkInputs(t, r2.Inputs)
 	h, _, err := store.MetricHistory(ctx, r2.Info.RunID, "auc", tracking.Page{})
 	if err != nil || len(h) != 3 {
 		t.Errorf("auc history: %v, %v", h, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -229,4 +230,57 @@ func truncate(s string) string {
 		return s[:80] + "..."
 	}
 	return s
+}
+
+// datasetMeta is <experiment>/datasets/<dataset_id>/meta.yaml (MLflow 2.4+).
+type datasetMeta struct {
+	Name       yamlScalar `yaml:"name"`
+	Digest     yamlScalar `yaml:"digest"`
+	SourceType yamlScalar `yaml:"source_type"`
+	Source     yamlScalar `yaml:"source"`
+	Schema     yamlScalar `yaml:"schema"`
+	Profile    yamlScalar `yaml:"profile"`
+}
+
+func parseDatasetMeta(b []byte) (tracking.Dataset, error) {
+	var m datasetMeta
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return tracking.Dataset{}, fmt.Errorf("dataset meta.yaml: %w", err)
+	}
+	d := tracking.Dataset{
+		Name: string(m.Name), Digest: string(m.Digest), SourceType: string(m.SourceType),
+		Source: string(m.Source), Schema: string(m.Schema), Profile: string(m.Profile),
+	}
+	if d.Name == "" || d.Digest == "" {
+		return d, fmt.Errorf("dataset meta.yaml: a dataset needs a name and a digest")
+	}
+	return d, nil
+}
+
+// inputMeta is <run>/inputs/<input_id>/meta.yaml: a link from a dataset
+// (source) to the run, with the input's tags (mlflow.data.context).
+type inputMeta struct {
+	SourceType yamlScalar            `yaml:"source_type"`
+	SourceID   yamlScalar            `yaml:"source_id"`
+	Tags       map[string]yamlScalar `yaml:"tags"`
+}
+
+// parseInputMeta returns the dataset id an input links to and its tags;
+// ok is false for inputs that are not datasets (which MLflow skips too).
+func parseInputMeta(b []byte) (datasetID string, tags []tracking.Tag, ok bool, err error) {
+	var m inputMeta
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return "", nil, false, fmt.Errorf("input meta.yaml: %w", err)
+	}
+	if string(m.SourceType) != "DATASET" {
+		return "", nil, false, nil
+	}
+	if m.SourceID == "" {
+		return "", nil, false, fmt.Errorf("input meta.yaml: no source_id")
+	}
+	for k, v := range m.Tags {
+		tags = append(tags, tracking.Tag{Key: k, Value: string(v)})
+	}
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
+	return string(m.SourceID), tags, true, nil
 }

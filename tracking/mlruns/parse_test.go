@@ -172,11 +172,19 @@ func FuzzParseMeta(f *testing.F) {
 	f.Add([]byte("run_id: abc\nstatus: 3\nend_time: null\nstart_time: 1\nexperiment_id: 0\n"))
 	f.Add([]byte("run_uuid: a\nrun_id: a\nuser_id: 7\nrun_name: 1.5\n"))
 	f.Add([]byte("&a [*a, *a]"))
+	f.Add([]byte("digest: 8a\nname: t\nsource_type: s3\nschema: '{}'\n"))
+	f.Add([]byte("source_type: DATASET\nsource_id: 30308d\ntags:\n  mlflow.data.context: train\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if e, err := parseExperimentMeta(b); err == nil {
 			if e.ID == "" || e.Name == "" || (e.LifecycleStage != "active" && e.LifecycleStage != "deleted") {
 				t.Fatalf("accepted experiment %+v", e)
 			}
+		}
+		if d, err := parseDatasetMeta(b); err == nil && (d.Name == "" || d.Digest == "") {
+			t.Fatalf("accepted dataset %+v", d)
+		}
+		if id, _, ok, err := parseInputMeta(b); err == nil && ok && id == "" {
+			t.Fatal("accepted an input without a source")
 		}
 		if r, err := parseRunMeta(b); err == nil {
 			if !validRunID.MatchString(r.RunID) || r.Status.Number() == 0 || (r.LifecycleStage != "active" && r.LifecycleStage != "deleted") {
@@ -189,3 +197,28 @@ func FuzzParseMeta(f *testing.F) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func TestParseInputs(t *testing.T) {
+	id, tags, ok, err := parseInputMeta([]byte("destination_id: x\ndestination_type: RUN\nsource_id: 30308d7d\nsource_type: DATASET\ntags:\n  mlflow.data.context: train\n  b: 2\n"))
+	if err != nil || !ok || id != "30308d7d" {
+		t.Fatalf("%q %v %v", id, ok, err)
+	}
+	if diff := cmp.Diff([]tracking.Tag{{Key: "b", Value: "2"}, {Key: "mlflow.data.context", Value: "train"}}, tags); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+	if _, _, ok, err := parseInputMeta([]byte("source_type: MODEL\nsource_id: m-1\n")); ok || err != nil {
+		t.Errorf("a model input: %v %v", ok, err)
+	}
+	for _, bad := range []string{"source_type: DATASET\n", "source_type: DATASET\nsource_id: x\ntags: [1]\n"} {
+		if _, _, _, err := parseInputMeta([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	d, err := parseDatasetMeta([]byte("digest: 8a\nname: t\nprofile: '{}'\nschema: '{\"a\":\n  1}'\nsource: '{}'\nsource_type: local\n"))
+	if err != nil || d.Schema != `{"a": 1}` || d.SourceType != "local" {
+		t.Errorf("%+v %v", d, err)
+	}
+	if _, err := parseDatasetMeta([]byte("name: t\n")); err == nil {
+		t.Error("a dataset without a digest parsed")
+	}
+}

@@ -179,7 +179,52 @@ func ReadRun(exp *Experiment, dir string) (*Run, error) {
 	if err := r.readMetrics(filepath.Join(dir, "metrics")); err != nil {
 		return nil, fmt.Errorf("mlruns: run %s: %w", info.RunID, err)
 	}
+	if r.Inputs, err = readInputs(filepath.Join(dir, "inputs"), filepath.Join(exp.Dir, "datasets")); err != nil {
+		return nil, fmt.Errorf("mlruns: run %s inputs: %w", info.RunID, err)
+	}
 	return r, nil
+}
+
+// readInputs reads a run's dataset inputs: each inputs/<id>/meta.yaml names
+// a dataset under the experiment's datasets/ directory.
+func readInputs(dir, datasets string) ([]tracking.DatasetInput, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []tracking.DatasetInput
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "meta.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		dsID, tags, ok, err := parseInputMeta(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+		}
+		if !ok {
+			continue
+		}
+		if !validRunID.MatchString(dsID) { // an id, never a path
+			return nil, fmt.Errorf("%s: invalid dataset id %q", e.Name(), truncate(dsID))
+		}
+		b, err = os.ReadFile(filepath.Join(datasets, dsID, "meta.yaml"))
+		if err != nil {
+			return nil, fmt.Errorf("dataset %s: %w", dsID, err)
+		}
+		ds, err := parseDatasetMeta(b)
+		if err != nil {
+			return nil, fmt.Errorf("dataset %s: %w", dsID, err)
+		}
+		out = append(out, tracking.DatasetInput{Tags: tags, Dataset: ds})
+	}
+	return out, nil
 }
 
 func (r *Run) readMetrics(dir string) error {
