@@ -77,4 +77,6 @@ if [[ "$mode" == "test" ]]; then
     echo "setup: DuckDB is not provisioned; the tests that read outputs back with it will say so" >&2
   "$here/provision-playwright.sh" ||
     echo "setup: playwright-core is not provisioned; the tracking UI's click tests will say so" >&2
+  "$here/provision-mlflow-npm.sh" ||
+    echo "setup: the npm mlflow client is not provisioned; the real-client tracking scenario will say so" >&2
 fi

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,13 +40,19 @@ func startTrackingServer(t *testing.T) *trackingServer {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	s := &trackingServer{url: "http://127.0.0.1:" + strconv.Itoa(port), dir: dir}
+	var once sync.Once
 	s.stop = func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("tracking server did not stop")
-		}
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("tracking server stopped with %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("tracking server did not stop")
+			}
+		})
 	}
 	t.Cleanup(s.stop)
 	waitHTTP(t, s.url+"/health", done)
