@@ -24,8 +24,10 @@ import (
 // (S3 needs each part's length before sending it, and parts other than the
 // last must be at least 5 MiB).
 const (
-	DefaultPartSize = 8 << 20
-	minPartSize     = 5 << 20
+	DefaultPartSize  = 8 << 20
+	minPartSize      = 5 << 20
+	maxPartSize      = 5 << 30
+	partsPerDoubling = 1000
 )
 
 // S3 is an artifact root under a prefix of an S3 bucket. Directories are
@@ -170,6 +172,12 @@ func (s *S3) putMultipart(ctx context.Context, key string, r io.Reader, buf []by
 			ChecksumCRC64NVME: out.ChecksumCRC64NVME,
 			ChecksumSHA1:      out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256,
 		})
+		if num%partsPerDoubling == 0 && len(buf) < maxPartSize {
+			// S3 allows 10,000 parts: doubling the part size every 1,000
+			// keeps any object up to S3's 5 TiB limit within them, while
+			// ordinary files never leave the first size.
+			buf = make([]byte, min(2*len(buf), maxPartSize))
+		}
 		var rerr error
 		n, rerr = io.ReadFull(r, buf)
 		if rerr == io.EOF {
