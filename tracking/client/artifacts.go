@@ -278,6 +278,13 @@ func (c *Client) DownloadArtifacts(ctx context.Context, runID, artifactPath, dst
 	if err != nil {
 		return "", err
 	}
+	if r.local != "" {
+		if _, err := os.Stat(r.local); err != nil {
+			// The root is a path on the server's machine, not this one:
+			// download through the server instead.
+			r = root{other: r.local}
+		}
+	}
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return "", err
 	}

@@ -451,3 +451,56 @@ func TestUnauthenticated(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A local artifact root that exists only on the server's machine: the
+// client downloads through the server's /get-artifact route. (The server
+// here maps the root, a path this machine does not have, to a directory.)
+func TestArtifactsServerLocalRoot(t *testing.T) {
+	serverDisk := t.TempDir()
+	const remote = "/nonexistent-mlship-srv-only"
+	dir := t.TempDir()
+	store, err := sqlstore.Open(context.Background(), "sqlite:///"+filepath.Join(dir, "mlflow.db"), sqlstore.Options{DefaultArtifactRoot: remote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv, err := server.New(store, server.Options{
+		OpenArtifacts: func(ctx context.Context, uri string) (artifacts.Repository, error) {
+			rest, ok := strings.CutPrefix(uri, remote)
+			if !ok {
+				return nil, errors.New("unexpected root " + uri)
+			}
+			return artifacts.NewLocal(filepath.Join(serverDisk, filepath.FromSlash(rest))), nil
+		},
+		Registry: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	c := newClient(t, ts.URL)
+	ctx := context.Background()
+	run, err := c.CreateRun(ctx, tracking.CreateRun{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(run.Info.ArtifactURI, remote) {
+		t.Fatalf("artifact_uri %q", run.Info.ArtifactURI)
+	}
+	// The server's machine has the files.
+	onServer := filepath.Join(serverDisk, strings.TrimPrefix(run.Info.ArtifactURI, remote), "model")
+	if err := os.MkdirAll(onServer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(onServer, "MLmodel"), []byte("flavors: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	local, err := c.DownloadArtifacts(ctx, run.Info.RunID, "model", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(local, "MLmodel")); err != nil || string(b) != "flavors: {}\n" {
+		t.Fatalf("downloaded MLmodel %q, %v", b, err)
+	}
+}
