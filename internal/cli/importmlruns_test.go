@@ -2,12 +2,17 @@ package cli
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mlship/mlship/tracking"
+	"github.com/mlship/mlship/tracking/artifacts"
+	"github.com/mlship/mlship/tracking/server"
 	"github.com/mlship/mlship/tracking/sqlstore"
 )
 
@@ -74,5 +79,63 @@ func TestImportMlruns(t *testing.T) {
 	if _, _, err := runWithEnv(t, nil, "import-mlruns", t.TempDir(), "--backend-store-uri", "sqlite:///"+db2); err == nil ||
 		!strings.Contains(err.Error(), "no experiment") {
 		t.Errorf("an empty directory: %v", err)
+	}
+}
+
+// TestImportMlrunsIntoServer imports through a running tracking server's
+// REST API: runs get new ids, keep their data, and a second import over
+// HTTP adds nothing.
+func TestImportMlrunsIntoServer(t *testing.T) {
+	tree := filepath.Join(t.TempDir(), "mlruns")
+	if err := os.CopyFS(tree, os.DirFS("../../tracking/mlruns/testdata/mlruns")); err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlstore.Open(t.Context(), "sqlite:///"+filepath.Join(t.TempDir(), "mlflow.db"), sqlstore.Options{DefaultArtifactRoot: "mlflow-artifacts:/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv, err := server.New(store, server.Options{
+		ServeArtifacts: true, ArtifactsDestination: artifacts.NewLocal(t.TempDir()),
+		DefaultArtifactRoot: "mlflow-artifacts:/", Registry: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+
+	out, stderr, err := runWithEnv(t, nil, "import-mlruns", tree, "--backend-store-uri", ts.URL, "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep struct {
+		Runs      int               `json:"runs_imported"`
+		Inputs    int               `json:"dataset_inputs"`
+		NewRunIDs map[string]string `json:"new_run_ids"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if rep.Runs != 5 || rep.Inputs != 2 || len(rep.NewRunIDs) != 5 {
+		t.Fatalf("report: %s", out)
+	}
+	r, err := store.GetRun(t.Context(), rep.NewRunIDs["5f2b1c0d9e8a4b7c8d6e5f4a3b2c1d0e"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Info.RunName != "bold-owl-123" || r.Info.Status != tracking.StatusFinished || r.Info.EndTime != 1700000200000 || len(r.Data.Params) != 2 {
+		t.Errorf("run imported over HTTP: %+v %+v", r.Info, r.Data.Params)
+	}
+	h, _, err := store.MetricHistory(t.Context(), r.Info.RunID, "loss", tracking.Page{})
+	if err != nil || len(h) != 3 {
+		t.Errorf("loss history over HTTP: %v %v", h, err)
+	}
+	out, stderr, err = runWithEnv(t, nil, "import-mlruns", tree, "--backend-store-uri", ts.URL, "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, `"runs_imported": 0`) || !strings.Contains(out, `"runs_already_present": 5`) {
+		t.Errorf("second import over HTTP: %s", out)
 	}
 }
