@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
 	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/mlmodel"
+	"github.com/mlship/mlship/pack"
 	"github.com/mlship/mlship/tracking"
 	"github.com/mlship/mlship/tracking/client"
 )
@@ -279,7 +282,8 @@ func TestTrackingCLI(t *testing.T) {
 	}
 }
 
-// A model logged with `models log` serves from its runs:/ URI.
+// A model logged with `models log` serves and batch-scores from its
+// runs:/ URI.
 func TestServeRunsURI(t *testing.T) {
 	testenv.ONNXRuntime(t)
 	lib := os.Getenv("MLSHIP_ONNXRUNTIME_LIB")
@@ -329,5 +333,38 @@ func TestServeRunsURI(t *testing.T) {
 	// The iris example's three rows are one of each class.
 	if l := pred.Predictions["label"]; l[0] != 0.0 || l[1] != 1.0 || l[2] != 2.0 {
 		t.Errorf("labels = %v", l)
+	}
+
+	// Batch scoring from the same URI (the cached copy).
+	out = []byte(mlship(t, env, "models", "predict", "-m", uri, "-i", filepath.Join(src, "serving_input_example.json"), "-t", "json", "-q"))
+	pred.Predictions = nil
+	if err := json.Unmarshal(out, &pred); err != nil || len(pred.Predictions["label"]) != 3 || pred.Predictions["label"][2] != 2.0 {
+		t.Errorf("models predict -m %s: %s (%v)", uri, out, err)
+	}
+}
+
+// build-docker packs a model from its runs:/ URI, and the image's label
+// names the run the uploaded MLmodel records.
+func TestBuildDockerRunsURI(t *testing.T) {
+	srv := startTrackingServer(t)
+	env := map[string]string{"MLFLOW_TRACKING_URI": srv.url, "MLSHIP_CACHE_DIR": t.TempDir()}
+	src := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
+	uri := strings.TrimSpace(mlship(t, env, "models", "log", "-m", src))
+	runID := strings.TrimSuffix(strings.TrimPrefix(uri, "runs:/"), "/model")
+	dir := t.TempDir()
+	_, stderr, err := buildDockerCLI(t, env, "build-docker", "-m", uri, "-n", "iris:run", "--oci-layout", filepath.Join(dir, "layout"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	p, err := layout.FromPath(filepath.Join(dir, "layout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := p.ImageIndex()
+	im, _ := idx.IndexManifest()
+	img, _ := idx.Image(im.Manifests[0].Digest)
+	cf, _ := img.ConfigFile()
+	if got := cf.Config.Labels[pack.LabelRunID]; got != runID {
+		t.Errorf("label %s = %q, want %s", pack.LabelRunID, got, runID)
 	}
 }
