@@ -81,6 +81,8 @@ func TestValidationErrors(t *testing.T) {
 			404, "ENDPOINT_NOT_FOUND", "No API endpoint for POST /api/2.0/mlflow/registered-models/create."},
 		{"logged models are not served", "GET", "logged-models/m-123", "", "",
 			404, "ENDPOINT_NOT_FOUND", "No API endpoint for GET /api/2.0/mlflow/logged-models/m-123."},
+		{"wrong method", "POST", "runs/get", "", `{"run_id": "x"}`,
+			405, "BAD_REQUEST", "Method POST is not allowed on /api/2.0/mlflow/runs/get."},
 		{"removed experiments/list", "GET", "experiments/list", "", "",
 			404, "ENDPOINT_NOT_FOUND", "No API endpoint for GET /api/2.0/mlflow/experiments/list."},
 	} {

@@ -147,14 +147,18 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.observe, s.authenticate, s.recoverer)
 
-	e.GET("/health", func(c echo.Context) error { return c.String(http.StatusOK, "OK") })
+	health := func(c echo.Context) error { return c.String(http.StatusOK, "OK") }
+	e.GET("/health", health)
+	e.HEAD("/health", health)
 	e.GET("/version", func(c echo.Context) error { return c.String(http.StatusOK, s.opts.Version) })
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 	e.GET("/get-artifact", s.getArtifact)
 
+	known := map[string]bool{} // API paths, to tell a wrong method from an unknown path
 	rpc := func(method, path string, h echo.HandlerFunc) {
 		for _, p := range apiPrefixes {
 			e.Add(method, p+"/mlflow"+path, h)
+			known[p+"/mlflow"+path] = true
 		}
 	}
 	rpc(http.MethodPost, "/experiments/create", s.createExperiment)
@@ -194,20 +198,23 @@ func (s *Server) routes() *echo.Echo {
 		for _, op := range []string{"create", "complete", "abort"} {
 			e.POST(p+"/mlflow-artifacts/mpu/"+op+"/*", s.proxyMultipart)
 		}
-		// Everything else under the API is an unknown endpoint, also when a
-		// UI serves the other paths.
-		e.Any(p+"/*", notFound)
+	}
+	// Everything else under the API is an unknown endpoint (or a known one
+	// asked with the wrong method), also when a UI serves the other paths.
+	unknown := func(c echo.Context) error {
+		if known[c.Request().URL.Path] {
+			return echo.ErrMethodNotAllowed
+		}
+		return echo.ErrNotFound
 	}
 	for _, p := range []string{"/api/*", "/ajax-api/*"} {
-		e.Any(p, notFound)
+		e.Any(p, unknown)
 	}
 	if s.opts.UI != nil {
 		e.Any("/*", echo.WrapHandler(s.opts.UI))
 	}
 	return e
 }
-
-func notFound(c echo.Context) error { return echo.ErrNotFound }
 
 // handleError writes MLflow's {"error_code", "message"} envelope with the
 // status of its code.

@@ -403,3 +403,23 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestUIMount serves the UI on every path the API does not claim.
+func TestUIMount(t *testing.T) {
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>ui "+r.URL.Path+"</html>")
+	})
+	e := newEnv(t, func(o *server.Options) { o.UI = ui })
+	for _, p := range []string{"/", "/experiments/1", "/static/app.js"} {
+		if r := e.get(p); r.status != 200 || string(r.body) != "<html>ui "+p+"</html>" {
+			t.Errorf("GET %s: %d %q", p, r.status, r.body)
+		}
+	}
+	e.fails(e.get("/api/2.0/mlflow/nope"), 404, "ENDPOINT_NOT_FOUND", "No API endpoint for GET /api/2.0/mlflow/nope.")
+	e.fails(e.get("/ajax-api/2.0/mlflow/nope"), 404, "ENDPOINT_NOT_FOUND", "No API endpoint for GET /ajax-api/2.0/mlflow/nope.")
+	e.ok(e.get("/api/2.0/mlflow/experiments/get?experiment_id=0"), `{"experiment": "<any>"}`)
+	if r := e.get("/health"); string(r.body) != "OK" {
+		t.Errorf("/health with a UI: %q", r.body)
+	}
+}
