@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/mlmodel"
@@ -31,14 +32,14 @@ type trackingServer struct {
 	stop func()
 }
 
-func startTrackingServer(t *testing.T) *trackingServer {
+func startTrackingServer(t *testing.T, extra ...string) *trackingServer {
 	t.Helper()
 	dir := t.TempDir()
 	port := testenv.FreePort(t)
 	cmd := New(io.Discard, io.Discard, func(string) string { return "" })
-	cmd.SetArgs([]string{"server", "--port", strconv.Itoa(port), "--no-ui",
+	cmd.SetArgs(append([]string{"server", "--port", strconv.Itoa(port), "--no-ui",
 		"--backend-store-uri", "sqlite:///" + filepath.Join(dir, "mlflow.db"),
-		"--artifacts-destination", filepath.Join(dir, "mlartifacts"), "--shutdown-timeout", "5s"})
+		"--artifacts-destination", filepath.Join(dir, "mlartifacts"), "--shutdown-timeout", "5s"}, extra...))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
@@ -366,5 +367,37 @@ func TestBuildDockerRunsURI(t *testing.T) {
 	cf, _ := img.ConfigFile()
 	if got := cf.Config.Labels[pack.LabelRunID]; got != runID {
 		t.Errorf("label %s = %q, want %s", pack.LabelRunID, got, runID)
+	}
+}
+
+// Against a server with basic auth, the verbs authenticate with MLflow's
+// MLFLOW_TRACKING_USERNAME/PASSWORD, and say so when they cannot.
+func TestTrackingCLIAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(pw, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startTrackingServer(t, "--auth-htpasswd", pw)
+	env := map[string]string{"MLFLOW_TRACKING_URI": srv.url}
+	if _, _, err := mlshipErr(t, env, "experiments", "search"); err == nil || !strings.Contains(err.Error(), "not authenticated") {
+		t.Errorf("without credentials: %v", err)
+	}
+	env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"] = "alice", "wrong"
+	if _, _, err := mlshipErr(t, env, "experiments", "create", "-n", "x"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("with a wrong password: %v", err)
+	}
+	env["MLFLOW_TRACKING_PASSWORD"] = "s3cret"
+	if out := mlship(t, env, "experiments", "create", "-n", "x"); !strings.Contains(out, "with id 1") {
+		t.Errorf("with credentials: %q", out)
+	}
+	src := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
+	env["MLSHIP_CACHE_DIR"] = t.TempDir()
+	uri := strings.TrimSpace(mlship(t, env, "models", "log", "-m", src, "--experiment-name", "x"))
+	if out := mlship(t, env, "inspect", uri); !strings.Contains(out, "onnx") {
+		t.Errorf("inspect %s through auth:\n%s", uri, out)
 	}
 }
