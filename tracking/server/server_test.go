@@ -423,3 +423,73 @@ func TestUIMount(t *testing.T) {
 		t.Errorf("/health with a UI: %q", r.body)
 	}
 }
+
+// TestConcurrentLogging logs from many clients at once into one run and
+// reads every value back; concurrent log-model calls all land in the
+// history tag.
+func TestConcurrentLogging(t *testing.T) {
+	e := newEnv(t, nil)
+	id := str(e.ok(e.post("/api/2.0/mlflow/runs/create", `{}`), "<any>"), "run", "info", "run_id")
+	const clients, batches = 16, 10
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			errs <- func() error {
+				for b := range batches {
+					var ms []string
+					for j := range 10 {
+						ms = append(ms, fmt.Sprintf(`{"key": "c%d", "value": %d, "timestamp": 1, "step": %d}`, c, b*10+j, b*10+j))
+					}
+					body := `{"run_id": "` + id + `", "metrics": [` + strings.Join(ms, ", ") + `]}`
+					resp, err := http.Post(e.url+"/api/2.0/mlflow/runs/log-batch", "application/json", strings.NewReader(body))
+					if err != nil {
+						return err
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						return fmt.Errorf("log-batch: %d", resp.StatusCode)
+					}
+				}
+				model := fmt.Sprintf(`{"artifact_path": "m%d", "run_id": "%s", "utc_time_created": "now", "flavors": {}}`, c, id)
+				resp, err := http.Post(e.url+"/api/2.0/mlflow/runs/log-model", "application/json",
+					strings.NewReader(`{"run_id": "`+id+`", "model_json": `+strconvQuote(model)+`}`))
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return fmt.Errorf("log-model: %d", resp.StatusCode)
+				}
+				return nil
+			}()
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for c := range clients {
+		h := e.ok(e.get(fmt.Sprintf("/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=c%d", id, c)), "<any>")
+		ms := h["metrics"].([]any)
+		if len(ms) != batches*10 {
+			t.Fatalf("client %d: %d values read back, want %d", c, len(ms), batches*10)
+		}
+		for i, m := range ms {
+			if v := m.(map[string]any)["value"].(float64); v != float64(i) {
+				t.Fatalf("client %d value %d is %v", c, i, v)
+			}
+		}
+	}
+	run := e.ok(e.get("/api/2.0/mlflow/runs/get?run_id="+id), "<any>")
+	for _, tg := range run["run"].(map[string]any)["data"].(map[string]any)["tags"].([]any) {
+		if tg.(map[string]any)["key"] == "mlflow.log-model.history" {
+			var history []any
+			if err := json.Unmarshal([]byte(tg.(map[string]any)["value"].(string)), &history); err != nil || len(history) != clients {
+				t.Fatalf("log-model history has %d entries (%v), want %d", len(history), err, clients)
+			}
+			return
+		}
+	}
+	t.Fatal("no mlflow.log-model.history tag")
+}
