@@ -33,11 +33,17 @@ type env struct {
 	pass string
 }
 
+// storeURI is the backend store tests run against: SQLite in the test's
+// directory unless TestPostgres says otherwise.
+var storeURI = func(t *testing.T, dir string) string {
+	return "sqlite:///" + filepath.Join(dir, "mlflow.db")
+}
+
 func newEnv(t *testing.T, opt func(*server.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, "sqlite:///"+filepath.Join(dir, "mlflow.db"), sqlstore.Options{DefaultArtifactRoot: "mlflow-artifacts:/"})
+	store, err := sqlstore.Open(ctx, storeURI(t, dir), sqlstore.Options{DefaultArtifactRoot: "mlflow-artifacts:/"})
 	if err != nil {
 		t.Fatal(err)
 	}
