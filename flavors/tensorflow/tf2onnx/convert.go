@@ -19,9 +19,13 @@ const DefaultOpset = 17
 // irVersion is the ONNX IR version that goes with opset 17.
 const irVersion = 8
 
-// maxCallDepth bounds function inlining; TensorFlow function calls do not
-// recurse, so a deeper nesting is a malformed library.
-const maxCallDepth = 64
+// maxCallDepth and maxCalls bound function inlining: TensorFlow function
+// calls do not recurse, so a deeper nesting, or a call tree this large,
+// is a malformed library (one calling itself twice would never end).
+const (
+	maxCallDepth = 64
+	maxCalls     = 20000
+)
 
 // VariableSource supplies the saved values of variables.
 type VariableSource interface {
@@ -170,6 +174,7 @@ type converter struct {
 	inits   []*onnxpb.TensorProto
 	varInit map[*tfpb.NodeDef]string
 	used    map[string]bool
+	calls   int // function calls inlined so far
 }
 
 // Convert translates what the signature's outputs reach in the MetaGraph
@@ -451,6 +456,9 @@ func (c *converter) callScope(s *scope, n *tfpb.NodeDef) (*scope, error) {
 	}
 	if s.depth >= maxCallDepth {
 		return nil, fmt.Errorf("signature %q: function calls nest deeper than %d at node %q", c.sig, maxCallDepth, path)
+	}
+	if c.calls++; c.calls > maxCalls {
+		return nil, fmt.Errorf("signature %q: more than %d function calls to inline (at node %q)", c.sig, maxCalls, path)
 	}
 	ins, err := c.dataInputs(s, n)
 	if err != nil {

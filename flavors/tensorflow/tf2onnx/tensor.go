@@ -1,6 +1,7 @@
 package tf2onnx
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -18,6 +19,15 @@ type Tensor struct {
 	Data    []byte
 	Strings [][]byte
 }
+
+// maxConstElements bounds a constant's element count, and maxFillBytes
+// what a constant given in TensorFlow's compact form (fewer values than
+// elements, the last repeated) may expand to: graphs keep large
+// constants in tensor_content, so these only stop malformed files.
+const (
+	maxConstElements = 1 << 34
+	maxFillBytes     = 1 << 26
+)
 
 // numElements is the product of the dimensions (1 for a scalar).
 func numElements(shape []int64) int64 {
@@ -89,9 +99,12 @@ func fromTF(tp *tfpb.TensorProto) (*Tensor, error) {
 	if t.Shape == nil {
 		t.Shape = []int64{}
 	}
-	n := numElements(t.Shape)
-	if n < 0 || n > 1<<31 {
-		return nil, fmt.Errorf("constant of shape %v is too large", t.Shape)
+	n := int64(1)
+	for _, d := range t.Shape {
+		if d > 0 && n > maxConstElements/d {
+			return nil, fmt.Errorf("constant of shape %v is too large", t.Shape)
+		}
+		n *= d
 	}
 	if t.DType == tfpb.DataType_DT_STRING {
 		vals := tp.GetStringVal()
@@ -161,16 +174,24 @@ func fromTF(tp *tfpb.TensorProto) (*Tensor, error) {
 	if int64(count) > n {
 		return nil, fmt.Errorf("constant of shape %v has %d values", t.Shape, count)
 	}
-	t.Data = make([]byte, 0, n*int64(info.size))
-	var last []byte
-	if count == 0 {
-		last = make([]byte, info.size)
+	if n*int64(info.size) > maxFillBytes {
+		return nil, fmt.Errorf("constant of shape %v filled from %d values would take %d bytes (at most %d)", t.Shape, count, n*int64(info.size), maxFillBytes)
 	}
-	for i := int64(0); i < n; i++ {
-		if int(i) < count {
-			last = one(int(i))
+	t.Data = make([]byte, 0, n*int64(info.size))
+	for i := 0; i < count; i++ {
+		t.Data = append(t.Data, one(i)...)
+	}
+	last := make([]byte, info.size)
+	if count > 0 {
+		last = one(count - 1)
+	}
+	// The rest repeats the last value: grow by doubling copies.
+	if rest := n - int64(count); rest > 0 {
+		fill := bytes.Repeat(last, 1)
+		for int64(len(fill)) < rest*int64(info.size) {
+			fill = append(fill, fill...)
 		}
-		t.Data = append(t.Data, last...)
+		t.Data = append(t.Data, fill[:rest*int64(info.size)]...)
 	}
 	return t, nil
 }

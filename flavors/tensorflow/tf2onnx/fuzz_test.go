@@ -1,0 +1,72 @@
+package tf2onnx
+
+import (
+	"sort"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mlship/mlship/internal/tfpb"
+)
+
+// FuzzConvert feeds arbitrary MetaGraphDefs to the converter: it may
+// refuse them, never panic.
+func FuzzConvert(f *testing.F) {
+	mg, sig := opGraph()
+	mg.SignatureDef = map[string]*tfpb.SignatureDef{"ops": toSignatureDef(sig)}
+	if b, err := proto.Marshal(mg); err == nil {
+		f.Add(b)
+	}
+	small := graphOf([]*tfpb.NodeDef{nd("x", "Placeholder", nil, "dtype", tf32), nd("y", "Relu", []string{"x"}, "T", tf32)})
+	small.SignatureDef = map[string]*tfpb.SignatureDef{"s": toSignatureDef(sigXY("y:0"))}
+	if b, err := proto.Marshal(small); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var mg tfpb.MetaGraphDef
+		if proto.Unmarshal(data, &mg) != nil {
+			return
+		}
+		keys := make([]string, 0, len(mg.GetSignatureDef()))
+		for k := range mg.GetSignatureDef() {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			sig := Signature{Key: k}
+			sd := mg.GetSignatureDef()[k]
+			for _, m := range []struct {
+				in  map[string]*tfpb.TensorInfo
+				out *[]IO
+			}{{sd.GetInputs(), &sig.Inputs}, {sd.GetOutputs(), &sig.Outputs}} {
+				names := make([]string, 0, len(m.in))
+				for n := range m.in {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				for _, n := range names {
+					ti := m.in[n]
+					io := IO{Name: n, Tensor: ti.GetName(), DType: ti.GetDtype(), UnknownRank: ti.GetTensorShape().GetUnknownRank()}
+					for _, d := range ti.GetTensorShape().GetDim() {
+						io.Shape = append(io.Shape, d.GetSize())
+					}
+					*m.out = append(*m.out, io)
+				}
+			}
+			_, _ = Convert(&mg, sig, zeroVars{}, Options{FlattenUnknownRank: true})
+		}
+	})
+}
+
+func toSignatureDef(s Signature) *tfpb.SignatureDef {
+	sd := &tfpb.SignatureDef{Inputs: map[string]*tfpb.TensorInfo{}, Outputs: map[string]*tfpb.TensorInfo{}}
+	for _, m := range []struct {
+		ios []IO
+		dst map[string]*tfpb.TensorInfo
+	}{{s.Inputs, sd.Inputs}, {s.Outputs, sd.Outputs}} {
+		for _, io := range m.ios {
+			m.dst[io.Name] = &tfpb.TensorInfo{Encoding: &tfpb.TensorInfo_Name{Name: io.Tensor}, Dtype: io.DType, TensorShape: shapeProto(io.Shape...)}
+		}
+	}
+	return sd
+}
