@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"SearchRunsFilter", testSearchRunsFilter},
 		{"SearchRunsOrder", testSearchRunsOrder},
 		{"SearchRunsHostile", testSearchRunsHostile},
+		{"SearchRunsOracle", testSearchRunsOracle},
 		{"SearchExperiments", testSearchExperiments},
 		{"ConcurrentLogBatch", testConcurrentLogBatch},
 	}

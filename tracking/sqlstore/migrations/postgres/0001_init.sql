@@ -27,8 +27,9 @@ CREATE TABLE runs (
     artifact_uri    TEXT    NOT NULL,
     deleted_time    BIGINT
 );
--- The default search order within an experiment.
-CREATE INDEX runs_experiment_start ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid);
+-- The default search order within an experiment, for any view type
+-- (lifecycle_stage rides along so the index covers the view filter).
+CREATE INDEX runs_experiment_start ON runs (experiment_id, start_time DESC, run_uuid, lifecycle_stage);
 
 CREATE TABLE params (
     run_uuid TEXT NOT NULL REFERENCES runs (run_uuid) ON DELETE CASCADE,

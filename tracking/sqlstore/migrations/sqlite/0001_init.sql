@@ -1,4 +1,7 @@
 -- mlship tracking schema, version 1 (SQLite).
+-- Tables looked up by a text key (runs by run id, params/tags/metrics by
+-- run and key) are WITHOUT ROWID: one b-tree search per lookup instead of
+-- two, which is most of the cost of a filtered search.
 CREATE TABLE experiments (
     experiment_id     INTEGER PRIMARY KEY,
     name              TEXT    NOT NULL UNIQUE,
@@ -13,7 +16,7 @@ CREATE TABLE experiment_tags (
     key           TEXT    NOT NULL,
     value         TEXT    NOT NULL,
     PRIMARY KEY (experiment_id, key)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE runs (
     run_uuid        TEXT    NOT NULL PRIMARY KEY,
@@ -26,16 +29,17 @@ CREATE TABLE runs (
     lifecycle_stage TEXT    NOT NULL,
     artifact_uri    TEXT    NOT NULL,
     deleted_time    INTEGER
-);
--- The default search order within an experiment.
-CREATE INDEX runs_experiment_start ON runs (experiment_id, lifecycle_stage, start_time DESC, run_uuid);
+) WITHOUT ROWID;
+-- The default search order within an experiment, for any view type
+-- (lifecycle_stage rides along so the index covers the view filter).
+CREATE INDEX runs_experiment_start ON runs (experiment_id, start_time DESC, run_uuid, lifecycle_stage);
 
 CREATE TABLE params (
     run_uuid TEXT NOT NULL REFERENCES runs (run_uuid) ON DELETE CASCADE,
     key      TEXT NOT NULL,
     value    TEXT NOT NULL,
     PRIMARY KEY (run_uuid, key)
-);
+) WITHOUT ROWID;
 -- Filters like params.model = 'x' start from the key and value.
 CREATE INDEX params_key_value ON params (key, value);
 
@@ -44,7 +48,7 @@ CREATE TABLE tags (
     key      TEXT NOT NULL,
     value    TEXT NOT NULL,
     PRIMARY KEY (run_uuid, key)
-);
+) WITHOUT ROWID;
 CREATE INDEX tags_key_value ON tags (key, value);
 
 -- Every logged value. NaN is stored as value 0 with is_nan = 1 because
@@ -72,7 +76,7 @@ CREATE TABLE latest_metrics (
     timestamp INTEGER NOT NULL,
     step      INTEGER NOT NULL,
     PRIMARY KEY (run_uuid, key)
-);
+) WITHOUT ROWID;
 CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
 
 CREATE TABLE datasets (
@@ -99,4 +103,4 @@ CREATE TABLE input_tags (
     key        TEXT NOT NULL,
     value      TEXT NOT NULL,
     PRIMARY KEY (input_uuid, key)
-);
+) WITHOUT ROWID;
