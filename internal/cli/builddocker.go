@@ -44,7 +44,7 @@ type buildDockerOptions struct {
 }
 
 func (o *buildDockerOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.model, "model-uri", "m", "", "model to pack: a directory, its MLmodel file, or a file:// URI")
+	fs.StringVarP(&o.model, "model-uri", "m", "", "model to pack: a directory, its MLmodel file, a file:// URI, or runs:/<run_id>/<path> (MLFLOW_TRACKING_URI)")
 	fs.StringVarP(&o.name, "name", "n", "mlflow-pyfunc-servable", "image name (REGISTRY/REPOSITORY[:TAG]), as MLflow's --name")
 	fs.StringVar(&o.base, "base-image", pack.BaseHost, "base image: host (this machine's C runtime, works offline), a registry reference, oci:DIR[:REF], an OCI layout directory, or a docker save tarball")
 	fs.StringVar(&o.binary, "mlship-binary", "", "mlship executable to put in the image (default: this one)")

@@ -70,7 +70,10 @@ func NewCmdInspect(d *deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect MODEL",
 		Short: "Describe a model: flavors, signature, input example, size, and how it would be served",
-		Args:  cobra.ExactArgs(1),
+		Long: "Describe a model: flavors, signature, input example, size, and how it would be served.\n" +
+			"MODEL is a directory, its MLmodel file, a file:// URI, or runs:/<run_id>/<path> (downloaded\n" +
+			"once from the tracking server MLFLOW_TRACKING_URI names).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := d.resolveModel(cmd.Context(), args[0])
 			if err != nil {

@@ -54,7 +54,7 @@ type predictOptions struct {
 }
 
 func (o *predictOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflow bool) {
-	fs.StringVarP(&o.model, "model-uri", "m", "", "model: a directory, its MLmodel file, or a file:// URI")
+	fs.StringVarP(&o.model, "model-uri", "m", "", "model: a directory, its MLmodel file, a file:// URI, or runs:/<run_id>/<path> (MLFLOW_TRACKING_URI)")
 	if mlflow {
 		// MLflow's spelling: one input (default stdin), one output (default
 		// stdout), -t for the input's content type.

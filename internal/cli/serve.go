@@ -126,7 +126,8 @@ func NewCmdServe(d *deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [MODEL]",
 		Short: "Serve a model over HTTP with MLflow's scoring protocol",
-		Long: "Serve a model directory (or its MLmodel file, or a file:// URI) on /invocations, /ping,\n" +
+		Long: "Serve a model directory (or its MLmodel file, a file:// URI, or runs:/<run_id>/<path> from the\n" +
+			"tracking server MLFLOW_TRACKING_URI names) on /invocations, /ping,\n" +
 			"/health and /version, answering exactly as `mlflow models serve` does.\n\n" +
 			"Without MODEL it serves " + pack.ModelDir + ", where images built by `mlship build-docker`\n" +
 			"(and SageMaker) put the model, so `docker run IMAGE serve` works as SageMaker runs it.\n" +
@@ -173,7 +174,7 @@ func NewCmdModels(d *deps) *cobra.Command {
 	}
 	// -h is MLflow's --host here, so help gets no shorthand.
 	serveCmd.Flags().Bool("help", false, "help for serve")
-	serveCmd.Flags().StringVarP(&uri, "model-uri", "m", "", "model to serve: a directory, its MLmodel file, or a file:// URI")
+	serveCmd.Flags().StringVarP(&uri, "model-uri", "m", "", "model to serve: a directory, its MLmodel file, a file:// URI, or runs:/<run_id>/<path> (MLFLOW_TRACKING_URI)")
 	_ = serveCmd.MarkFlagRequired("model-uri")
 	o.AddFlags(serveCmd.Flags(), d, true)
 	cmd.AddCommand(serveCmd, newCmdModelsPredict(d), withDockerBuilder(NewCmdBuildDocker(d), d), NewCmdGenerateDockerfile(d), newCmdModelsLog(d))
