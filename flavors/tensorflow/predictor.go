@@ -190,11 +190,3 @@ func (p *predictor) Close() error {
 	}
 	return nil
 }
-
-// Check passes a runtime's health check on.
-func (p *predictor) Check(ctx context.Context) error {
-	if h, ok := p.Predictor.(flavors.HealthChecker); ok {
-		return h.Check(ctx)
-	}
-	return nil
-}
