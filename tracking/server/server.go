@@ -219,10 +219,15 @@ func (s *Server) routes() *echo.Echo {
 // handleError writes MLflow's {"error_code", "message"} envelope with the
 // status of its code.
 func (s *Server) handleError(err error, c echo.Context) {
+	req := c.Request()
 	if c.Response().Committed {
+		// A download that failed half-way: the client sees a short body;
+		// only the log can say why.
+		if !errors.Is(err, context.Canceled) {
+			s.log.Warn("response failed after it started", "method", req.Method, "path", req.URL.Path, "error", err)
+		}
 		return
 	}
-	req := c.Request()
 	ae := s.apiError(err, req)
 	status := ae.HTTPStatus()
 	if status >= 500 {
