@@ -89,7 +89,7 @@ func TestEnvManagerErrors(t *testing.T) {
 	empty := t.TempDir() // a PATH with no uv, conda or docker
 	for _, tc := range []struct {
 		name, project, manager, path, want string
-		sentinel                             error
+		sentinel                           error
 	}{
 		{"uv absent", "pyenv", "uv", empty, "uv not found on PATH", pyenv.ErrToolNotFound},
 		{"conda on python_env", "pyenv", "conda", "", "python_env project cannot be executed using conda", nil},
