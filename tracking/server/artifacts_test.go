@@ -38,6 +38,9 @@ func TestArtifactProxy(t *testing.T) {
 		`{"files": [{"path": "MLmodel", "is_dir": false, "file_size": 12}, {"path": "model.onnx", "is_dir": false, "file_size": 4}]}`)
 	e.ok(e.get(base+"?path=nothing/here"), `{}`)
 	e.ok(e.do("DELETE", base+"/1/abc/artifacts/notes.txt", "", nil), `{}`)
+	e.fails(e.post("/api/2.0/mlflow-artifacts/mpu/create/1/abc/artifacts/big.bin", `{"path": "big.bin", "num_parts": 2}`),
+		501, "NOT_IMPLEMENTED", "Multipart upload is not supported for the current artifact repository")
+	e.fails(e.post("/api/2.0/mlflow-artifacts/mpu/abort/..%2fx", `{"path": "x"}`), 400, "INVALID_PARAMETER_VALUE", "Invalid path")
 	e.fails(e.get(base+"/1/abc/artifacts/notes.txt"), 404, "RESOURCE_DOES_NOT_EXIST", "Artifact '1/abc/artifacts/notes.txt' not found")
 }
 
