@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -160,29 +162,29 @@ func procCPU(pid int) time.Duration {
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name (which is in parentheses and may
-	// hold spaces): state is field 3, utime 14, stime 15.
-	i := len(data) - 1
-	for i >= 0 && data[i] != ')' {
-		i--
+	return parseStatCPU(data)
+}
+
+// parseStatCPU reads utime+stime from a /proc/PID/stat line. The command
+// name is in parentheses and may hold spaces and parentheses, so fields
+// are counted after its last ')': state is field 3, utime 14, stime 15.
+// A malformed line gives 0.
+func parseStatCPU(data []byte) time.Duration {
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
 	}
-	var fields []string
-	cur := []byte{}
-	for _, c := range data[i+2:] {
-		if c == ' ' || c == '\n' {
-			fields = append(fields, string(cur))
-			cur = cur[:0]
-			continue
-		}
-		cur = append(cur, c)
-	}
+	fields := strings.Fields(string(data[i+1:]))
 	if len(fields) < 13 {
 		return 0
 	}
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	ut, err1 := strconv.ParseUint(fields[11], 10, 63)
+	st, err2 := strconv.ParseUint(fields[12], 10, 63)
+	if err1 != nil || err2 != nil || ut > 1<<40 || st > 1<<40 {
+		return 0
+	}
 	const hz = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / hz
+	return time.Duration(ut+st) * (time.Second / hz)
 }
 
 func tail(b []byte, n int) string {
