@@ -75,12 +75,10 @@ func isGitURI(uri string) bool {
 	if s := mlproject.URIScheme(uri); len(s) > 1 {
 		return true
 	}
-	if at := strings.IndexByte(uri, '@'); at > 0 {
-		if colon := strings.IndexByte(uri[at:], ':'); colon > 0 && !strings.Contains(uri[:at], "/") {
-			return true
-		}
-	}
-	return false
+	// git's own rule for scp-like syntax: a colon with no slash before
+	// it. mlship also wants a user@ so that a local "a:b" stays local.
+	colon := strings.IndexByte(uri, ':')
+	return colon > 0 && !strings.Contains(uri[:colon], "/") && strings.Contains(uri[:colon], "@")
 }
 
 // fetchOptions say where a project comes from.
@@ -103,7 +101,7 @@ func fetch(ctx context.Context, o fetchOptions) (*Source, error) {
 		return nil, err
 	}
 	g := git{path: o.Git, env: o.Env}
-	if !isGitURI(base) {
+	if !isGitURI(base) || isLocalDir(base, o.WorkDir) {
 		dir := base
 		if !filepath.IsAbs(dir) {
 			dir = filepath.Join(o.WorkDir, dir)
@@ -265,4 +263,17 @@ func defaultBranch(out string) string {
 		}
 	}
 	return ""
+}
+
+// isLocalDir reports whether p, which is not a URL with a scheme, names an
+// existing directory (a local "user@host:dir" wins over git's scp syntax).
+func isLocalDir(p, wd string) bool {
+	if len(mlproject.URIScheme(p)) > 1 {
+		return false
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(wd, p)
+	}
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
