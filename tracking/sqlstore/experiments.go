@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/mlship/mlship/tracking"
 )
 
@@ -22,10 +24,20 @@ func (s *Store) ensureDefaultExperiment(ctx context.Context) error {
 		now := s.millis()
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO experiments
 			(experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-			VALUES (0, ?, ?, ?, ?, ?)`),
+			VALUES (0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`), // another server starting at once
 			tracking.DefaultExperimentName, s.artifactRoot+"/"+tracking.DefaultExperimentID, tracking.StageActive, now, now)
 		return dbErr("creating the Default experiment", err)
 	})
+}
+
+// isUniqueViolation reports whether err is a unique-constraint violation:
+// on PostgreSQL two transactions can pass the same existence check at once.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 // experimentID parses an experiment id; ok is false for anything that
@@ -76,6 +88,9 @@ func (s *Store) CreateExperiment(ctx context.Context, name, artifactLocation str
 			(name, artifact_location, lifecycle_stage, creation_time, last_update_time)
 			VALUES (?, ?, ?, ?, ?) RETURNING experiment_id`),
 			name, artifactLocation, tracking.StageActive, now, now).Scan(&id)
+		if isUniqueViolation(err) { // created concurrently (PostgreSQL)
+			return tracking.Errorf(tracking.ResourceAlreadyExists, "Experiment '%s' already exists.", name)
+		}
 		if err != nil {
 			return dbErr("creating experiment", err)
 		}
@@ -239,6 +254,9 @@ func (s *Store) RenameExperiment(ctx context.Context, id, newName string) error 
 			return tracking.Errorf(tracking.ResourceAlreadyExists, "Experiment '%s' already exists.", newName)
 		}
 		_, err = tx.ExecContext(ctx, s.rebind("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?"), newName, s.millis(), n)
+		if isUniqueViolation(err) {
+			return tracking.Errorf(tracking.ResourceAlreadyExists, "Experiment '%s' already exists.", newName)
+		}
 		return dbErr("renaming experiment", err)
 	})
 }

@@ -262,13 +262,16 @@ func (s *Store) LogInputs(ctx context.Context, runID string, inputs []tracking.D
 		}
 		for _, in := range inputs {
 			d := in.Dataset
-			var dsID string
-			err := tx.QueryRowContext(ctx, s.rebind("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"), exp, d.Name, d.Digest).Scan(&dsID)
-			if errors.Is(err, sql.ErrNoRows) {
-				dsID = tracking.NewRunID()
-				_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), dsID, exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile)
+			// Another run of the experiment may record the same dataset
+			// at the same moment: insert-or-keep, then read whichever won.
+			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, name, digest) DO NOTHING`),
+				tracking.NewRunID(), exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile)
+			if err != nil {
+				return dbErr("recording dataset", err)
 			}
+			var dsID string
+			err = tx.QueryRowContext(ctx, s.rebind("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"), exp, d.Name, d.Digest).Scan(&dsID)
 			if err != nil {
 				return dbErr("recording dataset", err)
 			}

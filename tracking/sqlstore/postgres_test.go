@@ -46,3 +46,58 @@ func TestPostgresSchemes(t *testing.T) {
 		s.Close()
 	}
 }
+
+// Servers starting together migrate one at a time (an advisory lock) and
+// create experiments of one name exactly once.
+func TestPostgresConcurrentOpenAndCreate(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	ctx := context.Background()
+	const n = 4
+	stores := make([]*sqlstore.Store, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			s, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
+			stores[i] = s
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, s := range stores {
+			s.Close()
+		}
+	}()
+	codes := make(chan tracking.ErrorCode, n)
+	for i := range n {
+		go func() {
+			_, err := stores[i].CreateExperiment(ctx, "same-name", "", nil)
+			if err == nil {
+				codes <- ""
+				return
+			}
+			codes <- tracking.CodeOf(err)
+		}()
+	}
+	created := 0
+	for range n {
+		switch c := <-codes; c {
+		case "":
+			created++
+		case tracking.ResourceAlreadyExists:
+		default:
+			t.Errorf("concurrent create: %s", c)
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d creations succeeded, want 1", created)
+	}
+	exps, _, err := stores[0].SearchExperiments(ctx, tracking.ExperimentQuery{})
+	if err != nil || len(exps) != 2 {
+		t.Errorf("%d experiments (%v), want Default and same-name", len(exps), err)
+	}
+}
