@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path"
 	"path/filepath"
 	"time"
@@ -93,7 +94,7 @@ func runModelsLog(ctx context.Context, d *deps, o *modelsLogOptions) error {
 		if err != nil {
 			return err
 		}
-		user := d.env.get("USER")
+		user := currentUser(d)
 		tags := []tracking.Tag{
 			{Key: "mlflow.source.name", Value: "mlship models log"},
 			{Key: "mlflow.source.type", Value: "LOCAL"},
@@ -251,4 +252,18 @@ func historyJSON(m *mlmodel.Model) (string, error) {
 		return "", fmt.Errorf("encoding MLmodel as JSON: %w", err)
 	}
 	return string(out), nil
+}
+
+// currentUser is the name MLflow records as the run's user
+// (getpass.getuser): LOGNAME, USER, LNAME or USERNAME, else the account.
+func currentUser(d *deps) string {
+	for _, k := range []string{"LOGNAME", "USER", "LNAME", "USERNAME"} {
+		if v := d.env.get(k); v != "" {
+			return v
+		}
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }
