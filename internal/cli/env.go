@@ -55,6 +55,7 @@ var Env = []EnvVar{
 	{"MLFLOW_TRACKING_INSECURE_TLS", "true: do not verify the tracking server's TLS certificate, as in MLflow"},
 	{"MLFLOW_HTTP_REQUEST_MAX_RETRIES", "retries of idempotent tracking requests after 429, 503 or a connection failure (default 5)"},
 	{"MLFLOW_HTTP_REQUEST_TIMEOUT", "seconds one tracking request may take (default 120), as in MLflow"},
+	{"LOGNAME", "models log: the user recorded on a created run (then USER, LNAME, USERNAME, the account), as MLflow's getpass.getuser"},
 	{"MLFLOW_EXPERIMENT_NAME", "models log: experiment of a new run when --experiment-name/--experiment-id are not given (MLFLOW_EXPERIMENT_ID too; runs list reads MLFLOW_EXPERIMENT_ID)"},
 }
 
