@@ -401,3 +401,31 @@ func TestTrackingCLIAuth(t *testing.T) {
 		t.Errorf("inspect %s through auth:\n%s", uri, out)
 	}
 }
+
+// When logging fails, the run models log created ends FAILED and the
+// error says what to do: here the server does not proxy artifacts and the
+// run's root is in S3, which this client does not write to.
+func TestModelsLogFailedRun(t *testing.T) {
+	srv := startTrackingServer(t, "--no-serve-artifacts", "--default-artifact-root", "s3://bucket/mlruns")
+	env := map[string]string{"MLFLOW_TRACKING_URI": srv.url}
+	src := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
+	_, _, err := mlshipErr(t, env, "models", "log", "-m", src)
+	if err == nil || !strings.Contains(err.Error(), "--serve-artifacts") {
+		t.Fatalf("models log to an S3 root without the proxy: %v", err)
+	}
+	c, err := client.New(srv.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	runs, _, err := c.SearchRuns(context.Background(), tracking.RunQuery{ExperimentIDs: []string{"0"}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs = %+v, %v", runs, err)
+	}
+	if r := runs[0]; r.Info.Status != tracking.StatusFailed || r.Info.EndTime == 0 {
+		t.Errorf("run after a failed log: %+v", r.Info)
+	}
+	if _, ok := runs[0].Tag("mlflow.log-model.history"); ok {
+		t.Error("a failed log recorded the model")
+	}
+}
