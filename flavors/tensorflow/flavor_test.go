@@ -17,7 +17,7 @@ import (
 	"github.com/mlship/mlship/mlmodel"
 )
 
-func sharedModel(t *testing.T, name string) string {
+func sharedModel(t testing.TB, name string) string {
 	return filepath.Join(testenv.SharedTestdata(t), "tensorflow", name)
 }
 
