@@ -231,7 +231,7 @@ func printSummary(w io.Writer, metric string, swept []string, res *Result) {
 		if metric != "" {
 			v := "-"
 			if c.Metric != nil {
-				v = strconv.FormatFloat(*c.Metric, 'g', -1, 64)
+				v = strconv.FormatFloat(*c.Metric, 'g', 6, 64)
 				if i == maxI {
 					v += " (max)"
 				}
