@@ -22,7 +22,7 @@ func TestPostgres(t *testing.T) {
 	defer func() { storeURI = prev }()
 	for name, test := range map[string]func(*testing.T){
 		"Experiments": TestExperiments, "Runs": TestRuns, "ValidationErrors": TestValidationErrors,
-		"RunArtifacts": TestRunArtifacts, "ConcurrentLogging": TestConcurrentLogging,
+		"RunArtifacts": TestRunArtifacts, "ConcurrentLogging": TestConcurrentLogging, "Golden": TestGolden,
 	} {
 		t.Run(name, test)
 	}
