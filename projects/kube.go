@@ -291,8 +291,14 @@ func (k kubectlCmd) run(ctx context.Context, args ...string) (string, error) {
 	}
 	cmd := exec.CommandContext(ctx, k.path, args...)
 	cmd.Env = k.env
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		// The caller reports the output; stderr says why.
+		return strings.TrimSpace(string(out) + "\n" + stderr.String()), err
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // followJob polls the Job as MLflow does: a start time means RUNNING, a
