@@ -31,6 +31,7 @@ type serverOptions struct {
 	port                 int
 	authHTPasswd         string
 	noUI                 bool
+	accessLog            bool
 	shutdownTimeout      time.Duration
 	workers              int // accepted for compatibility
 }
@@ -67,6 +68,7 @@ func (o *serverOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.StringVar(&o.authHTPasswd, "auth-htpasswd", d.env.get("MLSHIP_AUTH_HTPASSWD"),
 		"require HTTP basic auth (all routes but /health) with the users of this Apache htpasswd file; bcrypt entries only, `htpasswd -B` (env MLSHIP_AUTH_HTPASSWD)")
 	fs.BoolVar(&o.noUI, "no-ui", false, "serve the REST API only, without the web UI at /")
+	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVarP(&o.workers, "workers", "w", 0, "accepted for MLflow compatibility; mlship serves every request from one process")
 }
@@ -128,6 +130,7 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 		Version:             Version(),
 		AuthHTPasswd:        o.authHTPasswd,
 		ShutdownTimeout:     o.shutdownTimeout,
+		AccessLog:           o.accessLog,
 		Logger:              log,
 	}
 	if o.serveArtifacts {

@@ -44,6 +44,8 @@ type Options struct {
 	AuthHTPasswd string
 	// UI, when set, serves every path the API does not (the web UI at /).
 	UI http.Handler
+	// AccessLog logs one line per request.
+	AccessLog bool
 	// ShutdownTimeout bounds the drain of in-flight requests when Serve's
 	// context ends (default 30 s).
 	ShutdownTimeout time.Duration
@@ -295,7 +297,12 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		case strings.HasPrefix(route, "/ajax-api/"):
 			route = "/api/" + strings.TrimPrefix(route, "/ajax-api/")
 		}
-		s.metrics.observe(route, c.Request().Method, c.Response().Status, time.Since(start))
+		req := c.Request()
+		s.metrics.observe(route, req.Method, c.Response().Status, time.Since(start))
+		if s.opts.AccessLog {
+			s.log.Info("request", "method", req.Method, "path", req.URL.Path, "status", c.Response().Status,
+				"duration", time.Since(start).String(), "bytes_in", req.ContentLength, "bytes_out", c.Response().Size, "remote", req.RemoteAddr)
+		}
 		return nil
 	}
 }
