@@ -115,6 +115,7 @@ func New(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
 		NewCmdExperiments(d), NewCmdRuns(d), NewCmdArtifacts(d),
 		NewCmdImportMlruns(d),
 		NewCmdServer(d),
+		NewCmdRun(d),
 	)
 	return root
 }
