@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -162,4 +164,33 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+func TestAccessLog(t *testing.T) {
+	var buf syncBuffer
+	e := newEnv(t, func(o *server.Options) {
+		o.AccessLog = true
+		o.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	})
+	e.get("/api/2.0/mlflow/runs/get?run_id=nope")
+	if out := buf.String(); !strings.Contains(out, "msg=request method=GET path=/api/2.0/mlflow/runs/get status=404") {
+		t.Fatalf("access log: %s", out)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
