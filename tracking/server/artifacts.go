@@ -190,19 +190,19 @@ func proxyPath(c echo.Context) (string, error) {
 	return "", invalidParam("Invalid path")
 }
 
-// servingArtifacts answers MLflow's 503 when the proxy is off.
-func (s *Server) servingArtifacts(c echo.Context) error {
+// requireProxy answers MLflow's 503 on the proxy's routes when the server
+// does not serve artifacts.
+func (s *Server) requireProxy(next echo.HandlerFunc) echo.HandlerFunc {
 	if s.opts.ServeArtifacts {
-		return nil
+		return next
 	}
-	route := strings.Replace(c.Path(), "/*", "/<path:artifact_path>", 1)
-	return c.String(http.StatusServiceUnavailable, fmt.Sprintf("Endpoint: %s disabled due to the mlflow server running with `--no-serve-artifacts`. To enable artifacts server functionality, run `mlflow server` with `--serve-artifacts`", route))
+	return func(c echo.Context) error {
+		route := strings.Replace(c.Path(), "/*", "/<path:artifact_path>", 1)
+		return c.String(http.StatusServiceUnavailable, fmt.Sprintf("Endpoint: %s disabled due to the mlflow server running with `--no-serve-artifacts`. To enable artifacts server functionality, run `mlflow server` with `--serve-artifacts`", route))
+	}
 }
 
 func (s *Server) proxyDownload(c echo.Context) error {
-	if err := s.servingArtifacts(c); err != nil || !s.opts.ServeArtifacts {
-		return err
-	}
 	p, err := proxyPath(c)
 	if err != nil {
 		return err
@@ -213,9 +213,6 @@ func (s *Server) proxyDownload(c echo.Context) error {
 // proxyUpload stores the raw request body; the repository streams it, so
 // an upload is never held in memory whatever its size.
 func (s *Server) proxyUpload(c echo.Context) error {
-	if err := s.servingArtifacts(c); err != nil || !s.opts.ServeArtifacts {
-		return err
-	}
 	p, err := proxyPath(c)
 	if err != nil {
 		return err
@@ -230,9 +227,6 @@ func (s *Server) proxyUpload(c echo.Context) error {
 }
 
 func (s *Server) proxyDelete(c echo.Context) error {
-	if err := s.servingArtifacts(c); err != nil || !s.opts.ServeArtifacts {
-		return err
-	}
 	p, err := proxyPath(c)
 	if err != nil {
 		return err
@@ -251,9 +245,6 @@ var proxyListSpec = &spec{fields: []field{{name: "path", kind: kString}}}
 // proxyList is GET .../mlflow-artifacts/artifacts?path=: the entries
 // directly under path, by base name.
 func (s *Server) proxyList(c echo.Context) error {
-	if err := s.servingArtifacts(c); err != nil || !s.opts.ServeArtifacts {
-		return err
-	}
 	r, err := decode(c, proxyListSpec)
 	if err != nil {
 		return err
@@ -275,9 +266,6 @@ func (s *Server) proxyList(c echo.Context) error {
 // for a repository without multipart support; clients then upload with
 // one PUT.
 func (s *Server) proxyMultipart(c echo.Context) error {
-	if err := s.servingArtifacts(c); err != nil || !s.opts.ServeArtifacts {
-		return err
-	}
 	if _, err := proxyPath(c); err != nil {
 		return err
 	}

@@ -193,12 +193,12 @@ func (s *Server) routes() *echo.Echo {
 
 	for _, p := range apiPrefixes {
 		base := p + "/mlflow-artifacts/artifacts"
-		e.GET(base, s.proxyList)
-		e.GET(base+"/*", s.proxyDownload)
-		e.PUT(base+"/*", s.proxyUpload)
-		e.DELETE(base+"/*", s.proxyDelete)
+		e.GET(base, s.proxyList, s.requireProxy)
+		e.GET(base+"/*", s.proxyDownload, s.requireProxy)
+		e.PUT(base+"/*", s.proxyUpload, s.requireProxy)
+		e.DELETE(base+"/*", s.proxyDelete, s.requireProxy)
 		for _, op := range []string{"create", "complete", "abort"} {
-			e.POST(p+"/mlflow-artifacts/mpu/"+op+"/*", s.proxyMultipart)
+			e.POST(p+"/mlflow-artifacts/mpu/"+op+"/*", s.proxyMultipart, s.requireProxy)
 		}
 	}
 	// Everything else under the API is an unknown endpoint (or a known one
