@@ -46,11 +46,10 @@ const (
 
 // field is one field of a request message.
 type field struct {
-	name  string
-	kind  kind
-	enum  []string // kEnum: names, in number order from 1
-	sub   []field  // kMessages, kMessage
-	alias string   // read this name when name is absent (run_uuid for run_id)
+	name string
+	kind kind
+	enum []string // kEnum: names, in number order from 1
+	sub  []field  // kMessages, kMessage
 }
 
 // check is one of MLflow's schema validators (_assert_*).
