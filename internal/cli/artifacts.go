@@ -28,7 +28,7 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 			if st, err := os.Stat(local); err != nil || !st.Mode().IsRegular() {
 				return fmt.Errorf("--local-file %s is not a file", local)
 			}
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 			if st, err := os.Stat(local); err != nil || !st.IsDir() {
 				return fmt.Errorf("--local-dir %s is not a directory", local)
 			}
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 		Short: "List a run's artifacts (one directory level) as JSON",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -117,7 +117,7 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 					return err
 				}
 			}
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}

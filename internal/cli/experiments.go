@@ -24,7 +24,7 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 		Short: "Create an experiment",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -101,7 +101,7 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 	}
 	del := idCmd("delete -x ID", "Mark an experiment and its runs deleted (restore brings them back)", func() string { return fmt.Sprintf("Experiment with id %s has been deleted.", id) },
 		func(cmd *cobra.Command) error {
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,7 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 		})
 	restore := idCmd("restore -x ID", "Restore a deleted experiment", func() string { return fmt.Sprintf("Experiment with id %s has been restored.", id) },
 		func(cmd *cobra.Command) error {
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -119,7 +119,7 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 		})
 	rename := idCmd("rename -x ID --new-name NAME", "Rename an experiment", func() string { return fmt.Sprintf("Experiment with id %s has been renamed to '%s'.", id, newName) },
 		func(cmd *cobra.Command) error {
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}

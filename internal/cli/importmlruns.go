@@ -48,7 +48,7 @@ func NewCmdImportMlruns(d *deps) *cobra.Command {
 			var store tracking.Store
 			var err error
 			if strings.HasPrefix(uri, "http://") || strings.HasPrefix(uri, "https://") {
-				store, err = d.trackingClient(uri)
+				store, err = d.trackingClient(ctx, uri)
 			} else {
 				store, err = sqlstore.Open(ctx, uri, sqlstore.Options{DefaultArtifactRoot: artifactRoot, Logger: d.logger()})
 			}

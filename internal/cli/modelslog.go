@@ -80,7 +80,7 @@ func runModelsLog(ctx context.Context, d *deps, o *modelsLogOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := d.trackingClient(o.tf.uri)
+	c, err := d.trackingClient(ctx, o.tf.uri)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func runModelsLog(ctx context.Context, d *deps, o *modelsLogOptions) error {
 	runID := o.runID
 	created := false
 	if runID == "" {
-		expID, err := experimentFor(ctx, c, o.experimentName, o.experimentID)
+		expID, err := experimentFor(ctx, c.Client, o.experimentName, o.experimentID)
 		if err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func runModelsLog(ctx context.Context, d *deps, o *modelsLogOptions) error {
 		log.Info("run created", "run_id", runID, "experiment_id", expID)
 	}
 
-	err = logModel(ctx, c, m, runID, artifactPath)
+	err = logModel(ctx, c.Client, m, runID, artifactPath)
 	if created {
 		status := tracking.StatusFinished
 		if err != nil {

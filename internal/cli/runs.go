@@ -34,7 +34,7 @@ func NewCmdRuns(d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := d.trackingClient(tf.uri)
+			c, err := d.trackingClient(cmd.Context(), tf.uri)
 			if err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ func NewCmdRuns(d *deps) *cobra.Command {
 		return sub
 	}
 	describe := runCmd("describe --run-id ID", "Print a run as JSON: info, params, latest metrics, tags, inputs", func(cmd *cobra.Command) error {
-		c, err := d.trackingClient(tf.uri)
+		c, err := d.trackingClient(cmd.Context(), tf.uri)
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func NewCmdRuns(d *deps) *cobra.Command {
 		return printJSON(d.stdout, runDict(r))
 	})
 	del := runCmd("delete --run-id ID", "Mark a run deleted (restore brings it back)", func(cmd *cobra.Command) error {
-		c, err := d.trackingClient(tf.uri)
+		c, err := d.trackingClient(cmd.Context(), tf.uri)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func NewCmdRuns(d *deps) *cobra.Command {
 		return nil
 	})
 	restore := runCmd("restore --run-id ID", "Restore a deleted run", func(cmd *cobra.Command) error {
-		c, err := d.trackingClient(tf.uri)
+		c, err := d.trackingClient(cmd.Context(), tf.uri)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/mlship/mlship/pack"
 	"github.com/mlship/mlship/tracking"
 	"github.com/mlship/mlship/tracking/client"
+	"github.com/mlship/mlship/tracking/sqlstore"
 )
 
 // trackingServer is `mlship server` started through the CLI on a free
@@ -427,5 +428,51 @@ func TestModelsLogFailedRun(t *testing.T) {
 	}
 	if _, ok := runs[0].Tag("mlflow.log-model.history"); ok {
 		t.Error("a failed log recorded the model")
+	}
+}
+
+// A store as the tracking URI (sqlite:///...), as MLflow's client allows:
+// the verbs open it in-process, artifacts go under ./mlruns, and runs:/
+// URIs resolve against it.
+func TestTrackingCLILocalStore(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
+	db := "sqlite:///" + filepath.Join(wd, "mlflow.db")
+	env := map[string]string{"MLFLOW_TRACKING_URI": db, "MLSHIP_CACHE_DIR": t.TempDir()}
+	if out := mlship(t, env, "experiments", "create", "-n", "local"); out != "Created experiment 'local' with id 1\n" {
+		t.Fatalf("experiments create: %q", out)
+	}
+	src := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
+	uri := strings.TrimSpace(mlship(t, env, "models", "log", "-m", src, "--experiment-name", "local"))
+	runID := strings.TrimSuffix(strings.TrimPrefix(uri, "runs:/"), "/model")
+	m, err := mlmodel.Load(filepath.Join(wd, "mlruns", "1", runID, "artifacts", "model"))
+	if err != nil || m.RunID != runID {
+		t.Fatalf("model under ./mlruns: %v", err)
+	}
+	var files []map[string]any
+	if err := json.Unmarshal([]byte(mlship(t, env, "artifacts", "list", "-r", runID, "-a", "model")), &files); err != nil || len(files) != 7 {
+		t.Fatalf("artifacts list: %v %v", files, err)
+	}
+	var rep inspectReport
+	if err := json.Unmarshal([]byte(mlship(t, env, "inspect", "--json", uri)), &rep); err != nil || rep.RunID != runID {
+		t.Fatalf("inspect %s: %+v, %v", uri, rep, err)
+	}
+	// The same store behind `mlship server` holds the run.
+	store, err := sqlstore.Open(context.Background(), db, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	run, err := store.GetRun(context.Background(), runID)
+	if err != nil || run.Info.Status != tracking.StatusFinished {
+		t.Fatalf("stored run = %+v, %v", run, err)
+	}
+	if _, ok := run.Tag("mlflow.log-model.history"); !ok {
+		t.Error("no log-model history in the store")
+	}
+	for _, bad := range []string{"./mlruns", "file:///tmp/mlruns", "localhost:5000"} {
+		if _, _, err := mlshipErr(t, map[string]string{"MLFLOW_TRACKING_URI": bad}, "experiments", "search"); err == nil || !strings.Contains(err.Error(), "sqlite:///") {
+			t.Errorf("tracking URI %q: %v", bad, err)
+		}
 	}
 }

@@ -29,10 +29,25 @@ func (o *trackingFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.uri, "tracking-uri", "", "tracking server, http(s)://host:port (env MLFLOW_TRACKING_URI)")
 }
 
-// trackingClient is a client of the server at uri (or MLFLOW_TRACKING_URI),
-// with MLflow's client environment (auth, retries, timeout).
-func (d *deps) trackingClient(uri string) (*client.Client, error) {
-	return client.New(uri, client.WithEnv(d.env.get), client.WithLogger(d.logger()))
+// trackingClient is a client of the tracking server at uri (else
+// MLFLOW_TRACKING_URI), with MLflow's client environment (auth, retries,
+// timeout), or of a store such as sqlite:///mlflow.db opened in-process
+// (tracking_local.go). Close it when done.
+func (d *deps) trackingClient(ctx context.Context, uri string) (*trackingConn, error) {
+	if uri == "" {
+		uri = d.env.get("MLFLOW_TRACKING_URI")
+	}
+	if uri == "" {
+		return nil, client.ErrNoTrackingURI
+	}
+	if !isServerURI(uri) {
+		return d.localTracking(ctx, uri)
+	}
+	c, err := client.New(uri, client.WithEnv(d.env.get), client.WithLogger(d.logger()))
+	if err != nil {
+		return nil, err
+	}
+	return &trackingConn{Client: c}, nil
 }
 
 // resolveModel turns a runs:/<run_id>/<path> model reference into the
@@ -43,7 +58,7 @@ func (d *deps) resolveModel(ctx context.Context, ref string) (string, error) {
 	if !modeluri.IsRunsURI(ref) {
 		return ref, nil
 	}
-	c, err := d.trackingClient("")
+	c, err := d.trackingClient(ctx, "")
 	if err != nil {
 		return "", fmt.Errorf("model %s: %w", ref, err)
 	}
