@@ -3,9 +3,11 @@ package server
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/mlship/mlship/internal/apierr"
+	"github.com/mlship/mlship/tracking/artifacts"
 )
 
 var allSpecs = []*spec{createExperimentSpec, experimentIDSpec, getByNameSpec, searchExperimentsSpec,
@@ -144,4 +146,45 @@ func TestPythonNumberStrings(t *testing.T) {
 	if _, ok := toInt64(json.Number("3.5")); ok {
 		t.Errorf("toInt64(3.5) accepted")
 	}
+}
+
+func TestProxiedPath(t *testing.T) {
+	for uri, want := range map[string]string{
+		"mlflow-artifacts:/1/abc/artifacts":                                   "1/abc/artifacts",
+		"mlflow-artifacts://host:5000/1/abc/artifacts":                        "1/abc/artifacts",
+		"mlflow-artifacts:1/abc":                                              "1/abc",
+		"mlflow-artifacts:/":                                                  "",
+		"http://host:5000/api/2.0/mlflow-artifacts/artifacts/2/def/artifacts": "2/def/artifacts",
+		"https://proxy/mlflow/api/2.0/mlflow-artifacts/artifacts/2/def/a":     "2/def/a",
+		"MLFLOW-ARTIFACTS:/x":                                                 "x",
+	} {
+		if got, ok := proxiedPath(uri); !ok || got != want {
+			t.Errorf("proxiedPath(%q) = %q, %v; want %q", uri, got, ok, want)
+		}
+	}
+	for _, uri := range []string{"/local/path", "file:///x", "s3://b/p", "http://host/other/path", "", "%zz"} {
+		if got, ok := proxiedPath(uri); ok {
+			t.Errorf("proxiedPath(%q) = %q, want not proxied", uri, got)
+		}
+	}
+}
+
+// FuzzProxiedPath: any artifact URI a client can set (through an
+// experiment's artifact_location) resolves without panicking, never to an
+// absolute path, and a clean path round-trips.
+func FuzzProxiedPath(f *testing.F) {
+	for _, s := range []string{"mlflow-artifacts:/1/a", "mlflow-artifacts://h/../x", "http://h/api/2.0/mlflow-artifacts/artifacts/%2e%2e", "s3://b/k", "mlflow-artifacts:%2F"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		p, ok := proxiedPath(uri)
+		if ok && strings.HasPrefix(p, "/") {
+			t.Fatalf("proxiedPath(%q) = %q is absolute", uri, p)
+		}
+		if clean, err := artifacts.CleanPath(uri); err == nil && clean != "" && !strings.ContainsAny(clean, "?#%:") {
+			if got, ok := proxiedPath("mlflow-artifacts:/" + clean); !ok || got != clean {
+				t.Fatalf("mlflow-artifacts:/%s resolved to %q, %v", clean, got, ok)
+			}
+		}
+	})
 }
