@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -39,24 +40,40 @@ var searchQueries = []struct {
 // populate writes n runs into experiment "search" of the store at db
 // through the store API (one ImportRun transaction per run): params model
 // (a/b/c/d) and lr, metrics acc and loss, tags mlflow.runName and team.
-func populate(ctx context.Context, db string, n int) (string, []searchRun, time.Duration, error) {
+// Runs are generated from a fixed seed, so a file populated earlier with
+// the same n is reused as it is (its runs are regenerated, not written):
+// 100,000 runs take minutes to write with one fsync per transaction.
+func populate(ctx context.Context, db string, n int) (exp string, runs []searchRun, took time.Duration, reused bool, err error) {
 	t := time.Now()
+	_, statErr := os.Stat(db)
 	s, err := sqlstore.Open(ctx, "sqlite:///"+db, sqlstore.Options{DefaultArtifactRoot: "mlflow-artifacts:/"})
 	if err != nil {
-		return "", nil, 0, err
+		return "", nil, 0, false, err
 	}
 	defer s.Close()
-	exp, err := s.CreateExperiment(ctx, "search", "", nil)
-	if err != nil {
-		return "", nil, 0, err
-	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	models := []string{"a", "b", "c", "d"}
-	base := time.Now().UnixMilli() - int64(n)*1000
-	out := make([]searchRun, n)
-	for i := range out {
-		r := searchRun{id: tracking.NewRunID(), model: models[rng.IntN(4)], acc: rng.Float64(), lr: rng.Float64(), start: base + int64(i)*1000}
-		out[i] = r
+	const base = 1_700_000_000_000
+	runs = make([]searchRun, n)
+	for i := range runs {
+		runs[i] = searchRun{id: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), model: models[rng.IntN(4)],
+			acc: rng.Float64(), lr: rng.Float64(), start: base + int64(i)*1000}
+	}
+	if statErr == nil {
+		e, err := s.GetExperimentByName(ctx, "search")
+		if err != nil {
+			return "", nil, 0, false, fmt.Errorf("reusing %s: %w", db, err)
+		}
+		all, _, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{e.ID}, Filter: "attributes.run_id = '" + runs[n-1].id + "'"})
+		if err != nil || len(all) != 1 {
+			return "", nil, 0, false, fmt.Errorf("reusing %s: it was not populated with %d runs (remove it): %v", db, n, err)
+		}
+		return e.ID, runs, time.Since(t), true, nil
+	}
+	if exp, err = s.CreateExperiment(ctx, "search", "", nil); err != nil {
+		return "", nil, 0, false, err
+	}
+	for i, r := range runs {
 		name := "run-" + strconv.Itoa(i)
 		run := tracking.Run{
 			Info: tracking.RunInfo{RunID: r.id, RunName: name, ExperimentID: exp, UserID: "trackload",
@@ -68,10 +85,10 @@ func populate(ctx context.Context, db string, n int) (string, []searchRun, time.
 		}
 		hist := []tracking.Metric{{Key: "acc", Value: r.acc, Timestamp: r.start, Step: 0}, {Key: "loss", Value: 1 - r.acc, Timestamp: r.start, Step: 0}}
 		if err := s.ImportRun(ctx, run, hist); err != nil {
-			return "", nil, 0, fmt.Errorf("populating run %d: %w", i, err)
+			return "", nil, 0, false, fmt.Errorf("populating run %d: %w", i, err)
 		}
 	}
-	return exp, out, time.Since(t), nil
+	return exp, runs, time.Since(t), false, nil
 }
 
 // expected is the first page a query should return.
@@ -132,6 +149,7 @@ type searchResult struct {
 	Runs      int
 	Matching  int
 	Populate  time.Duration
+	Reused    bool
 	Rows      []searchRow
 	VerifyErr error
 }

@@ -107,9 +107,17 @@ func TestSearchScenario(t *testing.T) {
 	needServer(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "search.db")
-	exp, runs, _, err := populate(t.Context(), db, 5000)
-	if err != nil {
-		t.Fatal(err)
+	exp, runs, _, reused, err := populate(t.Context(), db, 5000)
+	if err != nil || reused {
+		t.Fatal(err, reused)
+	}
+	// A second call finds the same runs in the file and writes nothing.
+	exp2, runs2, _, reused, err := populate(t.Context(), db, 5000)
+	if err != nil || !reused || exp2 != exp || len(runs2) != len(runs) || runs2[4999] != runs[4999] {
+		t.Fatalf("reuse: %v, reused %v, experiment %s/%s", err, reused, exp2, exp)
+	}
+	if _, _, _, _, err := populate(t.Context(), db, 6000); err == nil {
+		t.Error("a file populated with 5000 runs was reused for 6000")
 	}
 	srv, err := startServer(t.Context(), mlshipBin, db, testenv.FreePort(t), filepath.Join(dir, "server.log"))
 	if err != nil {
