@@ -162,15 +162,24 @@ func TestRunDefaultStore(t *testing.T) {
 
 // TestRunInterrupted starts `mlship run` as a process on a project whose
 // script leaves a background child (which ignores SIGINT, as background
-// jobs of a non-interactive shell do) and sleeps; SIGINT to mlship must
-// end the run KILLED and leave no process of the group alive.
+// jobs of a non-interactive shell do) and sleeps; SIGINT or SIGTERM to
+// mlship must reach the script, end the run KILLED and leave no process of
+// the group alive.
 func TestRunInterrupted(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { testRunInterrupted(t, sig) })
+	}
+}
+
+func testRunInterrupted(t *testing.T, sig syscall.Signal) {
 	url, store := projectServer(t)
 	proj := t.TempDir()
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	files := map[string]string{
 		"MLproject": "name: interrupt\nentry_points:\n  main:\n    parameters:\n      pid_file: string\n    command: \"bash spawn.sh {pid_file}\"\n",
-		"spawn.sh": `read -r _ _ _ _ pgid _ < /proc/$$/stat
+		"spawn.sh": `trap 'echo INT > "$1.sig"; exit 130' INT
+trap 'echo TERM > "$1.sig"; exit 143' TERM
+read -r _ _ _ _ pgid _ < /proc/$$/stat
 sleep 300 &
 echo "$$ $! $pgid" > "$1.tmp" && mv "$1.tmp" "$1"
 echo started
@@ -218,7 +227,7 @@ echo "not reached"
 	if r := onlyRun(t, store, "interrupt"); r.Info.Status != tracking.StatusRunning {
 		t.Errorf("while running: %s", r.Info.Status)
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	waitErr := make(chan error, 1)
@@ -234,7 +243,12 @@ echo "not reached"
 	}
 	r := onlyRun(t, store, "interrupt")
 	if r.Info.Status != tracking.StatusKilled || r.Info.EndTime == 0 {
-		t.Errorf("after SIGINT: %+v", r.Info)
+		t.Errorf("after %s: %+v", sig, r.Info)
+	}
+	// The command's shell got the very signal mlship got.
+	want := map[syscall.Signal]string{syscall.SIGINT: "INT", syscall.SIGTERM: "TERM"}[sig]
+	if got, err := os.ReadFile(pidFile + ".sig"); err != nil || strings.TrimSpace(string(got)) != want {
+		t.Errorf("the command's shell trapped %q (%v), want %s", got, err, want)
 	}
 	if strings.Contains(stdout.String(), "not reached") || !strings.Contains(stderr.String(), "KILLED") {
 		t.Errorf("stdout %s\nstderr %s", stdout.String(), stderr.String())
