@@ -43,6 +43,11 @@ func TestPostgresSchemes(t *testing.T) {
 		if e.ArtifactLocation != "s3://bucket/root/0" {
 			t.Errorf("default experiment location %q", e.ArtifactLocation)
 		}
+		// Searches bind their LIMIT: generic plans would ignore it.
+		var mode string
+		if err := s.DB().QueryRowContext(ctx, "SHOW plan_cache_mode").Scan(&mode); err != nil || mode != "force_custom_plan" {
+			t.Errorf("plan_cache_mode = %q (%v)", mode, err)
+		}
 		s.Close()
 	}
 }
