@@ -476,3 +476,28 @@ func TestTrackingCLILocalStore(t *testing.T) {
 		}
 	}
 }
+
+// The same SQLite store used by `mlship server` and, at the same time, by
+// a command given the store as its tracking URI: a model logged through
+// the store into an experiment the server created (an mlflow-artifacts:/
+// root) lands in the server's artifacts destination, and the server
+// serves it.
+func TestTrackingCLIStoreBesideServer(t *testing.T) {
+	srv := startTrackingServer(t)
+	remote := map[string]string{"MLFLOW_TRACKING_URI": srv.url, "MLSHIP_CACHE_DIR": t.TempDir()}
+	mlship(t, remote, "experiments", "create", "-n", "shared")
+	local := map[string]string{
+		"MLFLOW_TRACKING_URI":          "sqlite:///" + filepath.Join(srv.dir, "mlflow.db"),
+		"MLFLOW_ARTIFACTS_DESTINATION": filepath.Join(srv.dir, "mlartifacts"),
+	}
+	src := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
+	uri := strings.TrimSpace(mlship(t, local, "models", "log", "-m", src, "--experiment-name", "shared"))
+	runID := strings.TrimSuffix(strings.TrimPrefix(uri, "runs:/"), "/model")
+	if _, err := os.Stat(filepath.Join(srv.dir, "mlartifacts", "1", runID, "artifacts", "model", "model.onnx")); err != nil {
+		t.Fatalf("model not in the server's destination: %v", err)
+	}
+	var rep inspectReport
+	if err := json.Unmarshal([]byte(mlship(t, remote, "inspect", "--json", uri)), &rep); err != nil || rep.RunID != runID {
+		t.Fatalf("inspect through the server: %+v, %v", rep, err)
+	}
+}

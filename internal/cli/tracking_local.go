@@ -58,9 +58,24 @@ func (d *deps) localTracking(ctx context.Context, uri string) (*trackingConn, er
 		return nil, fmt.Errorf("tracking URI %q: %w", uri, err)
 	}
 	awsConfig := artifacts.LoadAWSConfig(d.env.get("MLFLOW_S3_ENDPOINT_URL"))
+	// Runs a `mlship server` created in the same store may have
+	// mlflow-artifacts:/ roots: proxy them to the destination that server
+	// uses by default (run from the same directory), or
+	// MLFLOW_ARTIFACTS_DESTINATION.
+	destURI := d.env.get("MLFLOW_ARTIFACTS_DESTINATION")
+	if destURI == "" {
+		destURI = "./mlartifacts"
+	}
+	dest, err := artifacts.Open(ctx, destURI, artifacts.Options{AWSConfig: awsConfig})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("artifacts destination %s: %w", destURI, err)
+	}
 	srv, err := server.New(store, server.Options{
+		ServeArtifacts:       true,
+		ArtifactsDestination: dest,
 		OpenArtifacts: func(ctx context.Context, uri string) (artifacts.Repository, error) {
-			return artifacts.Open(ctx, uri, artifacts.Options{AWSConfig: awsConfig})
+			return artifacts.Open(ctx, uri, artifacts.Options{AWSConfig: awsConfig, ProxyRoot: dest})
 		},
 		Version:  Version(),
 		Registry: prometheus.NewRegistry(),
