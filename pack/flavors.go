@@ -27,6 +27,8 @@ var nativeFlavors = []struct {
 	libraries func(getenv func(string) string, cacheDir string) ([]nativeLib, error)
 }{
 	{"onnx", onnxLibraries},
+	// SavedModels are converted to ONNX at load and run on ONNX Runtime.
+	{"tensorflow", onnxLibraries},
 }
 
 // onnxLibraries finds ONNX Runtime exactly as the onnx flavor does, so the
