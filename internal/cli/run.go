@@ -80,6 +80,14 @@ func NewCmdRun(d *deps) *cobra.Command {
 			"  mlship run examples/projects/sweep --sweep -P alpha=0.1,0.3,0.5 --max-parallel 3 --sweep-metric loss",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// A flag wins over the other flag's environment default.
+			fs := cmd.Flags()
+			if fs.Changed("experiment-id") && !fs.Changed("experiment-name") {
+				o.experimentName = ""
+			}
+			if fs.Changed("experiment-name") && !fs.Changed("experiment-id") {
+				o.experimentID = ""
+			}
 			return runProject(cmd.Context(), d, o, args[0])
 		},
 	}
@@ -167,6 +175,10 @@ func projectTracker(ctx context.Context, d *deps, flagURI string) (projects.Trac
 		}
 		return c, c.TrackingURI(), func() { c.Close() }, nil
 	case strings.HasPrefix(uri, "sqlite:"), strings.HasPrefix(uri, "postgres"):
+		uri, err := absSQLite(uri)
+		if err != nil {
+			return nil, "", nil, err
+		}
 		s, err := sqlstore.Open(ctx, uri, sqlstore.Options{Logger: d.logger()})
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("tracking store: %w", err)
@@ -195,4 +207,18 @@ func environList(d *deps) []string {
 		return out
 	}
 	return os.Environ()
+}
+
+// absSQLite makes a relative sqlite:///path.db absolute: the command runs
+// in the project directory, where a relative path would name another file.
+func absSQLite(uri string) (string, error) {
+	rest, ok := strings.CutPrefix(uri, "sqlite:///")
+	if !ok || rest == "" || strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, ":memory:") {
+		return uri, nil
+	}
+	abs, err := filepath.Abs(rest)
+	if err != nil {
+		return "", err
+	}
+	return "sqlite:///" + abs, nil
 }

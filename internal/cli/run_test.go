@@ -125,9 +125,13 @@ func TestRunCommand(t *testing.T) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
 	}
+	// --experiment-id wins over MLFLOW_EXPERIMENT_NAME.
+	if _, stderr, err := runWithEnv(t, projectEnv("MLFLOW_TRACKING_URI", url, "MLFLOW_EXPERIMENT_NAME", "ignored"),
+		"run", failing(t), "-P", "code=0", "--experiment-id", "0"); err != nil || !strings.Contains(stderr, "in experiment 0") {
+		t.Errorf("--experiment-id with MLFLOW_EXPERIMENT_NAME: %v %s", err, stderr)
+	}
 	// A failing command fails the command.
-	failing := filepath.Join(testenv.RepoRoot(t), "examples", "projects", "failing")
-	if _, _, err := runWithEnv(t, projectEnv("MLFLOW_TRACKING_URI", url, "MLFLOW_EXPERIMENT_NAME", "fails"), "run", failing); err == nil ||
+	if _, _, err := runWithEnv(t, projectEnv("MLFLOW_TRACKING_URI", url, "MLFLOW_EXPERIMENT_NAME", "fails"), "run", failing(t)); err == nil ||
 		!strings.Contains(err.Error(), "FAILED") {
 		t.Errorf("failing project: %v", err)
 	}
@@ -141,8 +145,7 @@ func TestRunCommand(t *testing.T) {
 func TestRunDefaultStore(t *testing.T) {
 	wd := t.TempDir()
 	t.Chdir(wd)
-	failing := filepath.Join(testenv.RepoRoot(t), "examples", "projects", "failing")
-	_, stderr, err := runWithEnv(t, projectEnv(), "run", failing, "-P", "code=0", "--experiment-name", "local")
+	_, stderr, err := runWithEnv(t, projectEnv(), "run", failing(t), "-P", "code=0", "--experiment-name", "local")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -158,6 +161,20 @@ func TestRunDefaultStore(t *testing.T) {
 	if r := onlyRun(t, store, "local"); r.Info.Status != tracking.StatusFinished {
 		t.Errorf("run %+v", r.Info)
 	}
+	// A relative sqlite URI is made absolute for the command, which runs
+	// in the project directory.
+	_, stderr, err = runWithEnv(t, projectEnv("MLFLOW_TRACKING_URI", "sqlite:///rel.db"), "run", filepath.Join(testenv.RepoRoot(t), "examples", "projects", "typed"),
+		"-e", "report", "--experiment-name", "rel")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "rel.db")); err != nil {
+		t.Error(err)
+	}
+}
+
+func failing(t *testing.T) string {
+	return filepath.Join(testenv.RepoRoot(t), "examples", "projects", "failing")
 }
 
 // TestRunInterrupted starts `mlship run` as a process on a project whose
