@@ -108,15 +108,15 @@ loop:
 		go func(i int, inv *mlproject.Invocation) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			var name []mlproject.KV
+			var values []mlproject.KV
 			for _, kv := range inv.AllParams() {
 				if isSwept[kv.Key] {
-					name = append(name, kv)
+					values = append(values, kv)
 				}
 			}
-			prefix := fmt.Sprintf("[%d %s] ", i+1, formatKVs(name))
+			prefix := fmt.Sprintf("[%d %s] ", i+1, formatKVs(values))
 			so, se := &prefixWriter{w: &out, prefix: prefix}, &prefixWriter{w: &errOut, prefix: prefix}
-			child, err := j.runOne(ctx, inv, childName(r.o.RunName, parent, i, name), pid, so, se)
+			child, err := j.runOne(ctx, inv, childName(r.o.RunName, parent, i), pid, so, se)
 			so.Flush()
 			se.Flush()
 			errs[i] = err
@@ -178,8 +178,8 @@ loop:
 	return res, nil
 }
 
-// childName names a child run after its parent and swept values.
-func childName(base string, parent *tracking.Run, i int, swept []mlproject.KV) string {
+// childName names the i-th child run after its parent: <parent name>-<i+1>.
+func childName(base string, parent *tracking.Run, i int) string {
 	if base == "" {
 		base = parent.Info.RunName
 	}
