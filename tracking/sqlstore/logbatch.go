@@ -92,16 +92,36 @@ func (s *Store) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, met
 	if len(metrics) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 9*min(len(metrics), metricRowsPerInsert))
-	for start := 0; start < len(metrics); start += metricRowsPerInsert {
-		chunk := metrics[start:min(start+metricRowsPerInsert, len(metrics))]
+	// A value is stored once per (key, step, timestamp, value), as in
+	// MLflow: repeats within the batch are dropped here, repeats of
+	// earlier batches (a retried request) by the primary key.
+	type metricKey struct {
+		key             string
+		step, timestamp int64
+		value           float64
+		isNaN           bool
+	}
+	seen := make(map[metricKey]bool, len(metrics))
+	unique := make([]tracking.Metric, 0, len(metrics))
+	for _, m := range metrics {
+		v, isNaN := storedValue(m.Value)
+		k := metricKey{m.Key, m.Step, m.Timestamp, v, isNaN}
+		if !seen[k] {
+			seen[k] = true
+			unique = append(unique, m)
+		}
+	}
+	args := make([]any, 0, 9*min(len(unique), metricRowsPerInsert))
+	for start := 0; start < len(unique); start += metricRowsPerInsert {
+		chunk := unique[start:min(start+metricRowsPerInsert, len(unique))]
 		args = args[:0]
 		for _, m := range chunk {
 			v, isNaN := storedValue(m.Value)
 			args = append(args, runID, m.Key, v, isNaN, m.Timestamp, m.Step, m.DatasetName, m.DatasetDigest, m.ModelID)
 		}
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO metrics
-			(run_uuid, key, value, is_nan, timestamp, step, dataset_name, dataset_digest, model_id) VALUES `+rowMarks(len(chunk), 9)), args...)
+			(run_uuid, key, value, is_nan, timestamp, step, dataset_name, dataset_digest, model_id) VALUES `+rowMarks(len(chunk), 9)+
+			` ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING`), args...)
 		if err != nil {
 			return dbErr("logging metrics", err)
 		}
@@ -179,7 +199,7 @@ func (s *Store) MetricHistory(ctx context.Context, runID, key string, p tracking
 		return nil, "", tracking.RunNotFound(runID)
 	}
 	q := `SELECT key, value, is_nan, timestamp, step, dataset_name, dataset_digest, model_id FROM metrics
-		WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, is_nan, value`
+		WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value, is_nan`
 	args := []any{runID, key}
 	if p.MaxResults > 0 {
 		q += " LIMIT ? OFFSET ?"

@@ -73,6 +73,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.migrateTo(ctx, ms)
+}
+
+// migrateTo applies the migrations in ms the database lacks; tests use it
+// to build databases of older versions.
+func (s *Store) migrateTo(ctx context.Context, ms []migration) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == postgresDialect {
 			// 0x6d6c73686970 is "mlship".

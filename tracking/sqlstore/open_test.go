@@ -3,12 +3,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"log/slog"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/tracking"
 )
 
@@ -214,3 +218,68 @@ func FuzzSQLitePath(f *testing.F) {
 		}
 	})
 }
+
+// A version-1 database, whose metrics table let repeats in, migrates to
+// the current schema keeping one row per value and every distinct value.
+func TestMigrateMetricsOnce(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			s := &Store{log: discard(), now: time.Now, artifactRoot: "/a"}
+			uri := ""
+			var err error
+			if backend == "sqlite" {
+				path := filepath.Join(t.TempDir(), "v1.db")
+				uri = "sqlite:///" + path
+				err = s.openSQLite(path)
+			} else {
+				uri = testenv.Postgres(t)
+				err = s.openPostgres(uri)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, err := loadMigrations(s.dialect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.migrateTo(ctx, ms[:1]); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ensureDefaultExperiment(ctx); err != nil {
+				t.Fatal(err)
+			}
+			run := tracking.NewRunID()
+			if _, err := s.write.ExecContext(ctx, s.rebind(`INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, lifecycle_stage, artifact_uri)
+				VALUES (?, 'r', 0, '', 'RUNNING', 1, 'active', '/a')`), run); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []struct {
+				value float64
+				isNaN bool
+			}{{0.5, false}, {0.5, false}, {0.5, false}, {0.7, false}, {0, true}, {0, true}} {
+				if _, err := s.write.ExecContext(ctx, s.rebind("INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, 'm', ?, ?, 10, 1)"),
+					run, v.value, v.isNaN); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+
+			s2, err := Open(ctx, uri, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			hist, _, err := s2.MetricHistory(ctx, run, "m", tracking.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Same step and timestamp: by value, the NaN (stored as 0) first.
+			if len(hist) != 3 || !math.IsNaN(hist[0].Value) || hist[1].Value != 0.5 || hist[2].Value != 0.7 {
+				t.Errorf("history after migration: %+v", hist)
+			}
+		})
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"LogBatchTags", testLogBatchTags},
 		{"MetricSpecialValues", testMetricSpecialValues},
 		{"LatestMetric", testLatestMetric},
+		{"MetricRepeats", testMetricRepeats},
 		{"MetricHistory", testMetricHistory},
 		{"DeleteTag", testDeleteTag},
 		{"LogInputs", testLogInputs},
@@ -1055,5 +1056,38 @@ func testSearchExperiments(t *testing.T, s tracking.Store) {
 	}
 	if got := strings.Join(paged, "|"); got != "Default,Other,exp-one|exp-two" {
 		t.Errorf("pages %s", got)
+	}
+}
+
+// testMetricRepeats: a value is kept once per (key, step, timestamp,
+// value), as MLflow's metrics key has it, so a retried request or a repeat
+// within one batch does not show twice in the history.
+func testMetricRepeats(t *testing.T, s tracking.Store) {
+	ctx := context.Background()
+	id := createRun(t, s, "0", 1, "repeats").Info.RunID
+	m := tracking.Metric{Key: "loss", Value: 0.5, Timestamp: 1000, Step: 3}
+	nan := tracking.Metric{Key: "loss", Value: math.NaN(), Timestamp: 1000, Step: 3}
+	for range 2 {
+		must(t, s.LogBatch(ctx, id, []tracking.Metric{m}, nil, nil))
+	}
+	must(t, s.LogBatch(ctx, id, []tracking.Metric{m, m, nan, nan}, nil, nil))
+	other := m
+	other.Value = 0.25 // a different value at the same step and time is kept
+	must(t, s.LogBatch(ctx, id, []tracking.Metric{other, nan}, nil, nil))
+	hist, _, err := s.MetricHistory(ctx, id, "loss", tracking.Page{})
+	must(t, err)
+	var nans, halves, quarters int
+	for _, h := range hist {
+		switch {
+		case math.IsNaN(h.Value):
+			nans++
+		case h.Value == 0.5:
+			halves++
+		case h.Value == 0.25:
+			quarters++
+		}
+	}
+	if len(hist) != 3 || nans != 1 || halves != 1 || quarters != 1 {
+		t.Errorf("history after repeats: %+v (want 0.5, 0.25 and NaN once each)", hist)
 	}
 }
