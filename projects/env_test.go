@@ -112,6 +112,21 @@ func TestEnvManagerErrors(t *testing.T) {
 			}
 		})
 	}
+	// --build-image: docker projects only, and it needs an engine too.
+	for _, tc := range []struct{ project, path, want string }{
+		{"typed", "", "--build-image applies to docker_env projects only"},
+		{"docker", empty, "needs a Docker engine"},
+	} {
+		o, _, _ := ts.options(t, example(t, tc.project), "alpha=1")
+		o.ExperimentID, o.BuildImage = id, true
+		if tc.path != "" {
+			env := append(testEnviron(), "PATH="+tc.path)
+			o.Environ, o.Getenv = env, getenvOf(env)
+		}
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--build-image on %s: %v, want %q", tc.project, err, tc.want)
+		}
+	}
 	// conda: a conda.yaml project where conda is absent.
 	dir := t.TempDir()
 	for name, body := range map[string]string{"MLproject": "name: c\nconda_env: env.yaml\nentry_points:\n  main:\n    command: echo hi\n", "env.yaml": "dependencies: [python=3.11]\n"} {
