@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +51,7 @@ func runKill(ctx context.Context, bin, dir string, clients, kills int, every tim
 	defer func() { srv.kill() }()
 	a := newAPI(srv.url, clients)
 	defer a.close()
-	ws, exp, err := startWriters(ctx, a, clients, "kill")
+	ws, exp, err := startWriters(ctx, a, clients, "kill-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	if err != nil {
 		return nil, err
 	}
