@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -177,4 +179,53 @@ func populate(ctx context.Context, s *Store, exp string, n int) error {
 		}
 		return nil
 	})
+}
+
+// BenchmarkLogMetricConcurrentSQLite has 50 clients each logging one
+// metric per call (MLflow's log_metric) to runs of their own; it reports
+// calls per second over all clients.
+func BenchmarkLogMetricConcurrentSQLite(b *testing.B) {
+	benchLogMetricConcurrent(b, benchStore(b, "sqlite"))
+}
+
+// BenchmarkLogMetricConcurrentPostgres is the same on PostgreSQL (the
+// tests' server runs with fsync off).
+func BenchmarkLogMetricConcurrentPostgres(b *testing.B) {
+	benchLogMetricConcurrent(b, benchStore(b, "postgres"))
+}
+
+func benchLogMetricConcurrent(b *testing.B, s *Store) {
+	ctx := context.Background()
+	const clients = 50
+	runs := make([]string, clients)
+	for i := range runs {
+		r, err := s.CreateRun(ctx, tracking.CreateRun{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runs[i] = r.Info.RunID
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					return
+				}
+				m := tracking.Metric{Key: "loss", Value: float64(n), Step: n, Timestamp: n}
+				if err := s.LogBatch(ctx, runs[c], []tracking.Metric{m}, nil, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 }
