@@ -128,8 +128,7 @@ var (
 )
 
 // ModelSchema implements flavors.SchemaDescriber with the signature's
-// tensors as MLflow TensorSpecs; a tensor of unknown rank is described as
-// a vector of any length.
+// tensors as MLflow TensorSpecs.
 func (p *predictor) ModelSchema() (inputs, outputs *mlmodel.Schema) {
 	return SignatureSchema(p.sig)
 }
@@ -139,10 +138,9 @@ func SignatureSchema(sig *savedmodel.Signature) (inputs, outputs *mlmodel.Schema
 	conv := func(ts []savedmodel.TensorInfo) *mlmodel.Schema {
 		s := &mlmodel.Schema{}
 		for _, t := range ts {
+			// A tensor of unknown rank has no dimensions to describe, as
+			// the ONNX flavor describes one; it is not batch-safe either.
 			shape := append([]int64{}, t.Shape...)
-			if t.UnknownRank {
-				shape = []int64{-1}
-			}
 			s.Tensors = append(s.Tensors, mlmodel.TensorSpec{Name: t.Name, DType: NumpyType(t.DType), Shape: shape})
 		}
 		return s
