@@ -641,3 +641,143 @@ func argMinMax(op string) translator {
 		return one(t.emit("Cast", []string{r}, t.name(0), aInt("to", int64(onnxpb.TensorProto_INT32))), out), nil
 	}
 }
+
+func init() {
+	translators["Select"] = selectOp
+	translators["SelectV2"] = selectOp
+	translators["ZerosLike"] = fillLike(0)
+	translators["OnesLike"] = fillLike(1)
+	translators["Split"] = split
+	translators["SplitV"] = splitV
+	translators["Unpack"] = unpack
+	translators["Slice"] = sliceOp
+}
+
+// selectOp is Where; TF1's Select with a vector condition picks rows,
+// which ONNX broadcasting does not, so it must match the data's rank.
+func selectOp(t *translation) ([]*value, error) {
+	if err := t.nin(3); err != nil {
+		return nil, err
+	}
+	return one(t.emit("Where", []string{t.in[0].name, t.in[1].name, t.in[2].name}, t.name(0)), t.in[1].dtype), nil
+}
+
+func fillLike(v float64) translator {
+	return func(t *translation) ([]*value, error) {
+		if err := t.nin(1); err != nil {
+			return nil, err
+		}
+		dt := t.in[0].dtype
+		c, err := t.scalarConst("value", dt, v)
+		if err != nil {
+			return nil, err
+		}
+		shape := t.emit("Shape", []string{t.in[0].name}, t.tmp("shape"))
+		return one(t.emit("Expand", []string{c, shape}, t.name(0)), dt), nil
+	}
+}
+
+// splitOutputs emits an ONNX Split into n outputs.
+func (t *translation) splitOutputs(x string, dt tfpb.DataType, axis int64, sizes []int64, n int) []*value {
+	ins := []string{x}
+	if sizes != nil {
+		ins = append(ins, t.int64Const("split", sizes))
+	}
+	outs := make([]*value, n)
+	names := make([]string, n)
+	for i := range outs {
+		names[i] = t.name(i)
+		outs[i] = &value{name: names[i], dtype: dt}
+	}
+	t.c.emit("Split", names[0], ins, names, aInt("axis", axis))
+	return outs
+}
+
+func split(t *translation) ([]*value, error) {
+	if err := t.nin(2); err != nil {
+		return nil, err
+	}
+	axis, err := t.ints(0, "split_dim")
+	if err != nil {
+		return nil, err
+	}
+	n := int(t.attr("num_split").GetI())
+	if n < 1 || len(axis) != 1 {
+		return nil, fmt.Errorf("num_split %d, split_dim %v", n, axis)
+	}
+	return t.splitOutputs(t.in[1].name, t.in[1].dtype, axis[0], nil, n), nil
+}
+
+func splitV(t *translation) ([]*value, error) {
+	if err := t.nin(3); err != nil {
+		return nil, err
+	}
+	sizes, err := t.ints(1, "size_splits")
+	if err != nil {
+		return nil, err
+	}
+	axis, err := t.ints(2, "split_dim")
+	if err != nil {
+		return nil, err
+	}
+	if len(axis) != 1 || len(sizes) == 0 || int64(len(sizes)) != t.attr("num_split").GetI() {
+		return nil, fmt.Errorf("size_splits %v, split_dim %v", sizes, axis)
+	}
+	for _, s := range sizes {
+		if s < 0 { // -1: the rest, which ONNX's Split cannot say
+			return nil, t.c.unsupported(t.s, t.n, "a size_splits entry of -1")
+		}
+	}
+	return t.splitOutputs(t.in[0].name, t.in[0].dtype, axis[0], sizes, len(sizes)), nil
+}
+
+// unpack splits into num pieces along axis and drops that axis.
+func unpack(t *translation) ([]*value, error) {
+	if err := t.nin(1); err != nil {
+		return nil, err
+	}
+	n := int(t.attr("num").GetI())
+	axis := t.attr("axis").GetI()
+	if n < 1 {
+		return nil, fmt.Errorf("num %d", n)
+	}
+	pieces := make([]string, n)
+	for i := range pieces {
+		pieces[i] = t.tmp(fmt.Sprintf("piece%d", i))
+	}
+	t.c.emit("Split", pieces[0], []string{t.in[0].name}, pieces, aInt("axis", axis))
+	axes := t.int64Const("axes", []int64{axis})
+	outs := make([]*value, n)
+	for i, p := range pieces {
+		outs[i] = &value{name: t.emit("Squeeze", []string{p, axes}, t.name(i)), dtype: t.in[0].dtype}
+	}
+	return outs, nil
+}
+
+// sliceOp is TensorFlow's Slice(begin, size): a size of -1 takes the rest.
+func sliceOp(t *translation) ([]*value, error) {
+	if err := t.nin(3); err != nil {
+		return nil, err
+	}
+	begin, err := t.ints(1, "begin")
+	if err != nil {
+		return nil, err
+	}
+	size, err := t.ints(2, "size")
+	if err != nil {
+		return nil, err
+	}
+	if len(begin) != len(size) {
+		return nil, fmt.Errorf("begin %v and size %v differ in length", begin, size)
+	}
+	ends := make([]int64, len(size))
+	axes := make([]int64, len(size))
+	for i, s := range size {
+		axes[i] = int64(i)
+		ends[i] = begin[i] + s
+		if s == -1 {
+			ends[i] = math.MaxInt64
+		}
+	}
+	return one(t.emit("Slice", []string{t.in[0].name, t.int64Const("starts", begin), t.int64Const("ends", ends), t.int64Const("axes", axes)}, t.name(0)), t.in[0].dtype), nil
+}

@@ -61,6 +61,17 @@ func opGraph() (*tfpb.MetaGraphDef, Signature) {
 		nd("rslice", "StridedSlice", []string{"x", "r_begin", "r_end", "r_strides"}, "T", tf32, "Index", ti32,
 			"begin_mask", attrInt(1|2), "end_mask", attrInt(1|2), "shrink_axis_mask", attrInt(4)),
 		nd("idn", "IdentityN", []string{"x", "mean"}, "T", &tfpb.AttrValue{Value: &tfpb.AttrValue_List{List: &tfpb.AttrValue_ListValue{Type: []tfpb.DataType{tfpb.DataType_DT_FLOAT, tfpb.DataType_DT_FLOAT}}}}),
+		constF("zero", []int64{}, 0),
+		nd("pos", "Greater", []string{"x", "zero"}, "T", tf32),
+		nd("zeros", "ZerosLike", []string{"x"}, "T", tf32),
+		nd("sel", "SelectV2", []string{"pos", "x", "zeros"}, "T", tf32),
+		nd("ones", "OnesLike", []string{"x"}, "T", tf32),
+		nd("split", "Split", []string{"two", "x"}, "T", tf32, "num_split", attrInt(2)),
+		constI("sizes", []int64{2}, 1, 3),
+		nd("splitv", "SplitV", []string{"x", "sizes", "two"}, "T", tf32, "Tlen", ti32, "num_split", attrInt(2)),
+		nd("unpack", "Unpack", []string{"x"}, "T", tf32, "num", attrInt(3), "axis", attrInt(1)),
+		constI("sl_begin", []int64{3}, 0, 1, 1), constI("sl_size", []int64{3}, -1, 2, -1),
+		nd("sl", "Slice", []string{"x", "sl_begin", "sl_size"}, "T", tf32, "Index", ti32),
 		nd("v", "VarHandleOp", nil, "dtype", tf32, "shared_name", &tfpb.AttrValue{Value: &tfpb.AttrValue_S{S: []byte("v")}}),
 		nd("call", "StatefulPartitionedCall", []string{"x", "v"}, "f", attrFunc("square_plus_v")),
 	}
@@ -90,6 +101,8 @@ func opGraph() (*tfpb.MetaGraphDef, Signature) {
 			{Name: "cast", Tensor: "cast:0", DType: tfpb.DataType_DT_INT32, Shape: []int64{-1, 3, 4}},
 			f("mm", "mm:0", -1, 2), f("slice", "slice:0", -1, 2, 2), f("rslice", "rslice:0", -1, 3),
 			f("idn1", "idn:1", -1), f("call", "call:0", -1, 3, 4),
+			f("sel", "sel:0", -1, 3, 4), f("ones", "ones:0", -1, 3, 4), f("split1", "split:1", -1, 3, 2),
+			f("splitv1", "splitv:1", -1, 3, 3), f("unpack2", "unpack:2", -1, 4), f("sl", "sl:0", -1, 2, 3),
 		},
 	}
 	return mg, sig
@@ -148,6 +161,33 @@ func expectedOps(x []float32, n int) map[string]struct {
 			rslice = append(rslice, at(b, i, 3))
 		}
 	}
+	var sel, ones, split1, splitv1, unpack2, sl []float64
+	for b := 0; b < n; b++ {
+		for i := 0; i < 3; i++ {
+			for j := 0; j < 4; j++ {
+				sel = append(sel, math.Max(at(b, i, j), 0))
+				ones = append(ones, 1)
+				if j >= 2 {
+					split1 = append(split1, at(b, i, j))
+				}
+				if j >= 1 {
+					splitv1 = append(splitv1, at(b, i, j))
+				}
+				if i == 2 {
+					unpack2 = append(unpack2, at(b, i, j))
+				}
+				if i >= 1 && j >= 1 {
+					sl = append(sl, at(b, i, j))
+				}
+			}
+		}
+	}
+	res["sel"] = out{[]int64{N, 3, 4}, sel}
+	res["ones"] = out{[]int64{N, 3, 4}, ones}
+	res["split1"] = out{[]int64{N, 3, 2}, split1}
+	res["splitv1"] = out{[]int64{N, 3, 3}, splitv1}
+	res["unpack2"] = out{[]int64{N, 4}, unpack2}
+	res["sl"] = out{[]int64{N, 2, 3}, sl}
 	res["batch"] = out{[]int64{}, []float64{float64(n)}}
 	res["flat"] = out{[]int64{N, 12}, flat}
 	res["tr"] = out{[]int64{N, 4, 3}, tr}
