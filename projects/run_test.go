@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/tracking"
 )
 
@@ -218,5 +221,30 @@ func TestLogModelProject(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "logged model runs:/"+res.RunID+"/model") {
 		t.Errorf("stdout %q", stdout.String())
+	}
+}
+
+// TestPathParameterOverHTTP: an http(s) path value is downloaded into
+// the storage directory, param_<position>/, and the command gets the file.
+func TestPathParameterOverHTTP(t *testing.T) {
+	requirePython(t)
+	ts := newTrackingServer(t)
+	files := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(testenv.RepoRoot(t), "examples", "projects", "typed", "data"))))
+	defer files.Close()
+	o, stdout, _ := ts.options(t, example(t, "typed"), "alpha=1", "data="+files.URL+"/train.csv")
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(o.StorageDir, "param_3", "train.csv")
+	if r := ts.run(t, res.RunID); r.params["data"] != want {
+		t.Errorf("data param %q, want %q", r.params["data"], want)
+	}
+	if !strings.Contains(stdout.String(), `"rows": 3`) {
+		t.Errorf("stdout %s", stdout.String())
+	}
+	o, _, _ = ts.options(t, example(t, "typed"), "alpha=1", "data="+files.URL+"/missing.csv")
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("missing file: %v", err)
 	}
 }
