@@ -1,11 +1,14 @@
 package tf2onnx
 
 import (
+	"os"
+	"path/filepath"
 	"sort"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/internal/tfpb"
 )
 
@@ -21,6 +24,20 @@ func FuzzConvert(f *testing.F) {
 	small.SignatureDef = map[string]*tfpb.SignatureDef{"s": toSignatureDef(sigXY("y:0"))}
 	if b, err := proto.Marshal(small); err == nil {
 		f.Add(b)
+	}
+	// Real MetaGraphs, when the shared test data is there.
+	root := filepath.Join(testenv.RepoRoot(f), "..", "shared", "testdata", "tensorflow")
+	for _, m := range []string{"tfjs_times_three_float", "saved_model_half_plus_two_cpu/00000123", "rust_keras_single_input"} {
+		b, err := os.ReadFile(filepath.Join(root, m, "saved_model.pb"))
+		if err != nil {
+			continue
+		}
+		var sm tfpb.SavedModel
+		if proto.Unmarshal(b, &sm) == nil && len(sm.GetMetaGraphs()) > 0 {
+			if mb, err := proto.Marshal(sm.GetMetaGraphs()[0]); err == nil {
+				f.Add(mb)
+			}
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var mg tfpb.MetaGraphDef
