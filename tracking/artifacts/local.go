@@ -73,6 +73,9 @@ func (l *Local) Put(ctx context.Context, p string, r io.Reader) (err error) {
 	dir = strings.TrimSuffix(dir, "/")
 	if dir != "" {
 		if err := root.MkdirAll(dir, 0o755); err != nil {
+			if f := fileAncestor(root, dir); f != "" {
+				return tracking.Errorf(tracking.InvalidParameterValue, "Cannot write artifact '%s': '%s' is a file, not a directory", p, f)
+			}
 			return fmt.Errorf("putting %s: %w", p, localErr(err, dir))
 		}
 	}
@@ -105,6 +108,24 @@ func (l *Local) Put(ctx context.Context, p string, r io.Reader) (err error) {
 	}
 	syncDir(root, dir)
 	return nil
+}
+
+// fileAncestor returns the first leading part of dir that exists as
+// something other than a directory (a file, or a link to one), or "". A Put
+// below such a path is the caller's mistake, not a server failure.
+func fileAncestor(root *os.Root, dir string) string {
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		prefix := strings.Join(parts[:i+1], "/")
+		fi, err := root.Stat(prefix)
+		if err != nil {
+			return ""
+		}
+		if !fi.IsDir() {
+			return prefix
+		}
+	}
+	return ""
 }
 
 // syncDir makes a rename durable; a failure only loses durability, which

@@ -168,3 +168,21 @@ func TestLocalMissingRoot(t *testing.T) {
 		t.Errorf("x = %q", got)
 	}
 }
+
+// TestLocalPutBelowAFile: a path that needs an existing file to be a
+// directory is the caller's mistake (400), not a server failure.
+func TestLocalPutBelowAFile(t *testing.T) {
+	r := NewLocal(t.TempDir())
+	put(t, r, "a.txt", "file")
+	put(t, r, "d/b.txt", "file")
+	for _, p := range []string{"a.txt/b", "a.txt/c/d", "d/b.txt/e"} {
+		err := r.Put(t.Context(), p, strings.NewReader("x"))
+		wantCode(t, "Put "+p, err, tracking.InvalidParameterValue)
+		if err != nil && !strings.Contains(err.Error(), "is a file") {
+			t.Errorf("Put %s: message %q does not say which part is a file", p, err)
+		}
+	}
+	if got := read(t, r, "a.txt"); got != "file" {
+		t.Errorf("a.txt = %q after the refused puts", got)
+	}
+}

@@ -161,3 +161,16 @@ func TestNoServeArtifacts(t *testing.T) {
 		t.Fatalf("an upload went through with the proxy off: %v", err)
 	}
 }
+
+// TestProxyUploadBelowAFile: an upload whose path runs through an existing
+// file is refused as the client's mistake (400), and the file is kept.
+func TestProxyUploadBelowAFile(t *testing.T) {
+	e := newEnv(t, nil)
+	base := "/api/2.0/mlflow-artifacts/artifacts/0/run/artifacts"
+	e.ok(e.do("PUT", base+"/model", "application/octet-stream", []byte("a file")), `{}`)
+	e.fails(e.do("PUT", base+"/model/MLmodel", "application/octet-stream", []byte("x")), 400, "INVALID_PARAMETER_VALUE",
+		"Cannot write artifact '0/run/artifacts/model/MLmodel': '0/run/artifacts/model' is a file, not a directory")
+	if r := e.get(base + "/model"); r.status != 200 || string(r.body) != "a file" {
+		t.Errorf("the file after the refused upload: %d %q", r.status, r.body)
+	}
+}
