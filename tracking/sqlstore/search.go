@@ -343,20 +343,17 @@ func (s *Store) SearchRuns(ctx context.Context, rq tracking.RunQuery) ([]trackin
 	}
 	rest := strings.Join(q.joins, " ") + " WHERE " + strings.Join(q.where, " AND ") +
 		" ORDER BY " + strings.Join(q.order, ", ") + " LIMIT ? OFFSET ?"
-	args := append(append(q.joinArgs, q.whereArgs...), limit+1, offset)
+	args := append(append(append([]any{}, q.joinArgs...), q.whereArgs...), limit+1, offset)
 
 	var runs []tracking.Run
-	var err2 error
 	if s.dialect == sqliteDialect && len(order) == 0 && len(filter) > 0 {
-		runs, err2 = s.searchNewest(ctx, q, exps, rq.ViewType, limit, offset)
-		if err2 != nil {
-			return nil, "", err2
+		if runs, err = s.searchNewest(ctx, q, exps, rq.ViewType, limit, offset); err != nil {
+			return nil, "", err
 		}
 	}
 	if runs == nil {
-		runs, err2 = s.queryRuns(ctx, "SELECT "+runColumns+" FROM runs r "+rest, args)
-		if err2 != nil {
-			return nil, "", err2
+		if runs, err = s.queryRuns(ctx, "SELECT "+runColumns+" FROM runs r "+rest, args); err != nil {
+			return nil, "", err
 		}
 	}
 	next := ""
@@ -509,7 +506,7 @@ func (s *Store) SearchExperiments(ctx context.Context, eq tracking.ExperimentQue
 	cols := "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time"
 	text := "SELECT " + cols + " FROM experiments e " + strings.Join(q.joins, " ") + where +
 		" ORDER BY " + strings.Join(q.order, ", ") + " LIMIT ? OFFSET ?"
-	args := append(append(q.joinArgs, q.whereArgs...), limit+1, offset)
+	args := append(append(append([]any{}, q.joinArgs...), q.whereArgs...), limit+1, offset)
 	var exps []tracking.Experiment
 	err = s.eachRow(ctx, s.read, text, args, func(rows *sql.Rows) error {
 		e, err := scanExperiment(rows)
