@@ -151,7 +151,9 @@ func (s *Server) searchExperiments(c echo.Context) error {
 
 // page reads max_results and page_token. An absent max_results is the
 // default (1000), as MLflow's proto default; other values are checked with
-// the messages of MLflow's SQL store.
+// the messages of MLflow's SQL store for search_experiments, which checks
+// them itself (runs/search's handler refuses values above the limit first,
+// with its schema's message, so they never get here).
 func page(r *request) (tracking.Page, error) {
 	p := tracking.Page{PageToken: r.str("page_token")}
 	if n, ok := r.int64("max_results"); ok {
@@ -159,7 +161,7 @@ func page(r *request) (tracking.Page, error) {
 		case n < 1:
 			return p, invalidParam("Invalid value for max_results. It must be a positive integer, but got %d", n)
 		case n > tracking.MaxResultsLimit:
-			return p, invalidParam("Invalid value for request parameter max_results. It must be at most %d, but got value %d", tracking.MaxResultsLimit, n)
+			return p, invalidParam("Invalid value for max_results. It must be at most %d, but got %d", tracking.MaxResultsLimit, n)
 		}
 		p.MaxResults = int(n)
 	}
