@@ -14,11 +14,10 @@ import (
 // log-batch. A retried write must therefore not show up twice in
 // metrics/get-history.
 //
-// KNOWN FAILURE (filed in the trackload report): tracking/sqlstore's
-// metrics table has no such key (migrations/sqlite/0001_init.sql,
-// "CREATE TABLE metrics" with only the metrics_history index) and
-// insertMetrics (logbatch.go) inserts every value, so each repeat is
-// stored again.
+// This test failed against schema version 1 of tracking/sqlstore, whose
+// metrics table had no such key, so every repeat was stored again; schema
+// version 2 (commit e5d5018) added the key. It stays as a regression test
+// over the real server.
 func TestRepeatedMetricStoredOnce(t *testing.T) {
 	srv := startTestServer(t, "dup")
 	ctx := t.Context()

@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,34 +18,38 @@ import (
 // process over 127.0.0.1, asserting correctness (nothing lost, nothing
 // duplicated, a consistent store after kill -9), not speed.
 
-var mlshipBin string
+// mlshipBin is built on first use (needServer), so tests that need no
+// server do not wait for the link.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	mlshipBin string
+	buildErr  error
+)
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		dir, err := os.MkdirTemp("", "trackload-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if _, err := exec.LookPath("go"); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			mlshipBin, err = buildMlship(ctx, dir)
-			cancel()
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-		}
-		return m.Run()
-	}()
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
 	os.Exit(code)
 }
 
 func needServer(t *testing.T) {
 	t.Helper()
-	if mlshipBin == "" {
+	if _, err := exec.LookPath("go"); err != nil {
 		testenv.Missing(t, "no go toolchain on PATH to build mlship")
+	}
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "trackload-test-"); buildErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		mlshipBin, buildErr = buildMlship(ctx, buildDir)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
 }
 
@@ -281,4 +285,33 @@ func FuzzParseStatCPU(f *testing.F) {
 			t.Fatalf("negative CPU time %v", d)
 		}
 	})
+}
+
+// The kill scenario's integrity check must see a damaged file: overwrite
+// part of a b-tree page of a closed database and check again.
+func TestIntegrityCheckSeesCorruption(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	if _, _, _, _, err := populate(t.Context(), db, 300); err != nil {
+		t.Fatal(err)
+	}
+	if got, fk, err := integrity(t.Context(), db); err != nil || got != "ok" || fk != 0 {
+		t.Fatalf("intact file: %q, %d fk rows, %v", got, fk, err)
+	}
+	f, err := os.OpenFile(db, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	junk := bytes.Repeat([]byte{0xA5}, 600)
+	for off := int64(4096 * 4); off+int64(len(junk)) < st.Size(); off += 4096 * 7 {
+		if _, err := f.WriteAt(junk, off+100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	if got, _, err := integrity(t.Context(), db); err == nil && got == "ok" {
+		t.Fatal("integrity_check says ok on a damaged file")
+	} else {
+		t.Logf("damaged file: %q, %v", got[:min(len(got), 120)], err)
+	}
 }
