@@ -91,12 +91,14 @@ func (q *query) stringCond(col string, c search.Comparison) (string, []any, erro
 		if q.s.dialect == sqliteDialect {
 			return col + " GLOB ?", []any{likeToGlob(c.String)}, nil
 		}
-		return col + " LIKE ?", []any{c.String}, nil
+		// No escape character, as on SQLite and in tracking/search's
+		// in-memory matching (PostgreSQL's default escape is \).
+		return col + " LIKE ? ESCAPE ''", []any{c.String}, nil
 	case "ILIKE":
 		if q.s.dialect == sqliteDialect {
 			return "LOWER(" + col + ") LIKE LOWER(?)", []any{c.String}, nil
 		}
-		return col + " ILIKE ?", []any{c.String}, nil
+		return col + " ILIKE ? ESCAPE ''", []any{c.String}, nil
 	case "IN", "NOT IN":
 		if len(c.Strings) == 0 {
 			if c.Op == "IN" {

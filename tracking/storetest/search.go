@@ -261,6 +261,26 @@ func testSearchRunsHostile(t *testing.T, s tracking.Store) {
 	}
 	exp, _ := searchFixture(t, s)
 	ctx := context.Background()
+	// Backslash is no escape character in LIKE patterns, on any store.
+	ctx2 := context.Background()
+	bs := createRun(t, s, exp, 50, "backslash")
+	lit := createRun(t, s, exp, 40, "literal")
+	must(t, s.LogBatch(ctx2, bs.Info.RunID, nil, nil, []tracking.Tag{{Key: "path", Value: `a\bc`}}))
+	must(t, s.LogBatch(ctx2, lit.Info.RunID, nil, nil, []tracking.Tag{{Key: "path", Value: `a%`}}))
+	for _, tc := range []struct{ filter, want string }{
+		{`tags.path LIKE 'a\%'`, "backslash"},
+		{`tags.path ILIKE 'A\B%'`, "backslash"},
+		{`tags.path LIKE 'a%'`, "backslash,literal"},
+	} {
+		runs, _, err := s.SearchRuns(ctx2, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: tc.filter})
+		must(t, err)
+		if got := runNames(runs); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.filter, got, tc.want)
+		}
+	}
+	must(t, s.DeleteRun(ctx2, bs.Info.RunID))
+	must(t, s.DeleteRun(ctx2, lit.Info.RunID))
+
 	for _, f := range []string{
 		`params.model = 'x''; DROP TABLE runs; --'`,
 		`params.model = 'x" OR 1=1 --'`,
