@@ -174,9 +174,9 @@ func guessMIME(p string) string {
 // proxyPath is the path of a proxy request below .../artifacts/, cleaned.
 // The request path net/http has already decoded once; CleanPath looks
 // through further encodings.
-func proxyPath(c echo.Context) (string, error) {
+func (s *Server) proxyPath(c echo.Context) (string, error) {
 	p := c.Request().URL.Path
-	for _, prefix := range apiPrefixes {
+	for _, prefix := range s.apiPrefixes {
 		base := prefix + "/mlflow-artifacts/artifacts/"
 		if strings.HasPrefix(p, base) {
 			return artifacts.CleanPath(strings.TrimPrefix(p, base))
@@ -203,7 +203,7 @@ func (s *Server) requireProxy(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) proxyDownload(c echo.Context) error {
-	p, err := proxyPath(c)
+	p, err := s.proxyPath(c)
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Server) proxyDownload(c echo.Context) error {
 // proxyUpload stores the raw request body; the repository streams it, so
 // an upload is never held in memory whatever its size.
 func (s *Server) proxyUpload(c echo.Context) error {
-	p, err := proxyPath(c)
+	p, err := s.proxyPath(c)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (s *Server) proxyUpload(c echo.Context) error {
 }
 
 func (s *Server) proxyDelete(c echo.Context) error {
-	p, err := proxyPath(c)
+	p, err := s.proxyPath(c)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func (s *Server) proxyList(c echo.Context) error {
 // for a repository without multipart support; clients then upload with
 // one PUT.
 func (s *Server) proxyMultipart(c echo.Context) error {
-	if _, err := proxyPath(c); err != nil {
+	if _, err := s.proxyPath(c); err != nil {
 		return err
 	}
 	return apierr.New(apierr.NotImplemented, "Multipart upload is not supported for the current artifact repository")

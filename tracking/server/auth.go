@@ -104,14 +104,15 @@ func (a *basicAuth) check(user, password string) bool {
 const unauthenticatedMessage = "You are not authenticated. Please see " +
 	"https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate."
 
-// authenticate requires basic auth on every route but /health (probes
+// authenticate requires basic auth on every route but /health (under the
+// static prefix; probes
 // carry no credentials), answering 401 as MLflow's basic-auth app does.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	if s.auth == nil {
 		return next
 	}
 	return func(c echo.Context) error {
-		if c.Request().URL.Path == "/health" {
+		if c.Request().URL.Path == s.opts.StaticPrefix+"/health" {
 			return next(c)
 		}
 		user, pass, ok := c.Request().BasicAuth()

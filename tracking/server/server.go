@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -42,8 +43,16 @@ type Options struct {
 	// AuthHTPasswd is an Apache htpasswd file of bcrypt entries; when set,
 	// every route but /health requires HTTP basic auth.
 	AuthHTPasswd string
-	// UI, when set, serves every path the API does not (the web UI at /).
+	// UI, when set, serves every path the API does not (the web UI at /,
+	// or at StaticPrefix/).
 	UI http.Handler
+	// StaticPrefix ("" or e.g. "/mlflow": a leading "/", no trailing one)
+	// moves the UI, the UI's API (/ajax-api/...), /health, /version and
+	// /get-artifact under it, as `mlflow server --static-prefix` does, for
+	// a reverse proxy that routes by path. The REST API clients call
+	// (/api/2.0/...) and /metrics stay at the root. A UI handler must be
+	// told the same prefix (ui.Options.BasePath).
+	StaticPrefix string
 	// AccessLog logs one line per request.
 	AccessLog bool
 	// ShutdownTimeout bounds the drain of in-flight requests when Serve's
@@ -61,6 +70,9 @@ type Server struct {
 	echo    *echo.Echo
 	metrics *metrics
 	auth    *basicAuth
+	// apiPrefixes are where the API is served: the REST API and the same
+	// API for the web UI (under the static prefix).
+	apiPrefixes []string
 	// logModel serialises runs/log-model's read-modify-write of the
 	// mlflow.log-model.history tag (the store has no append).
 	logModelMu sync.Mutex
@@ -77,11 +89,15 @@ func New(store tracking.Store, opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
+	if err := checkStaticPrefix(opts.StaticPrefix); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: store, opts: opts, log: log}
+	s := &Server{store: store, opts: opts, log: log,
+		apiPrefixes: []string{"/api/2.0", opts.StaticPrefix + "/ajax-api/2.0"}}
 	if opts.AuthHTPasswd != "" {
 		a, err := loadHTPasswd(opts.AuthHTPasswd)
 		if err != nil {
@@ -140,8 +156,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// API path prefixes: the REST API and the same API for the web UI.
-var apiPrefixes = []string{"/api/2.0", "/ajax-api/2.0"}
+// checkStaticPrefix accepts "" or a clean absolute path without a trailing
+// slash ("/mlflow", "/team/mlflow").
+func checkStaticPrefix(p string) error {
+	switch {
+	case p == "":
+		return nil
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("tracking server: static prefix %q must begin with a '/'", p)
+	case strings.HasSuffix(p, "/"):
+		return fmt.Errorf("tracking server: static prefix %q should not end with a '/'", p)
+	case path.Clean(p) != p || strings.ContainsAny(p, "?#%*: \t\n\\"):
+		return fmt.Errorf("tracking server: static prefix %q is not a plain path", p)
+	}
+	return nil
+}
 
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
@@ -149,16 +178,17 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.observe, s.authenticate, s.recoverer)
 
+	prefix := s.opts.StaticPrefix
 	health := func(c echo.Context) error { return c.String(http.StatusOK, "OK") }
-	e.GET("/health", health)
-	e.HEAD("/health", health)
-	e.GET("/version", func(c echo.Context) error { return c.String(http.StatusOK, s.opts.Version) })
+	e.GET(prefix+"/health", health)
+	e.HEAD(prefix+"/health", health)
+	e.GET(prefix+"/version", func(c echo.Context) error { return c.String(http.StatusOK, s.opts.Version) })
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
-	e.GET("/get-artifact", s.getArtifact)
+	e.GET(prefix+"/get-artifact", s.getArtifact)
 
 	known := map[string]bool{} // API paths, to tell a wrong method from an unknown path
 	rpc := func(method, path string, h echo.HandlerFunc) {
-		for _, p := range apiPrefixes {
+		for _, p := range s.apiPrefixes {
 			e.Add(method, p+"/mlflow"+path, h)
 			known[p+"/mlflow"+path] = true
 		}
@@ -191,7 +221,7 @@ func (s *Server) routes() *echo.Echo {
 	rpc(http.MethodGet, "/metrics/get-history-bulk", s.getMetricHistoryBulk)
 	rpc(http.MethodGet, "/artifacts/list", s.listArtifacts)
 
-	for _, p := range apiPrefixes {
+	for _, p := range s.apiPrefixes {
 		base := p + "/mlflow-artifacts/artifacts"
 		e.GET(base, s.proxyList, s.requireProxy)
 		e.GET(base+"/*", s.proxyDownload, s.requireProxy)
@@ -209,11 +239,15 @@ func (s *Server) routes() *echo.Echo {
 		}
 		return echo.ErrNotFound
 	}
-	for _, p := range []string{"/api/*", "/ajax-api/*"} {
+	for _, p := range []string{"/api/*", prefix + "/ajax-api/*"} {
 		e.Any(p, unknown)
 	}
 	if s.opts.UI != nil {
-		e.Any("/*", echo.WrapHandler(s.opts.UI))
+		ui := echo.WrapHandler(s.opts.UI)
+		if prefix != "" {
+			e.Any(prefix, ui) // the UI redirects it to prefix/
+		}
+		e.Any(prefix+"/*", ui)
 	}
 	return e
 }
@@ -288,14 +322,17 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err) // writes the response now, so the status is known
 		}
 		route := c.Path()
+		prefix := s.opts.StaticPrefix
 		switch {
-		case route == "" || strings.HasSuffix(route, "/*") && !strings.Contains(route, "mlflow-artifacts"):
+		case route == "" || route == prefix || strings.HasSuffix(route, "/*") && !strings.Contains(route, "mlflow-artifacts"):
 			route = "unmatched"
 			if s.opts.UI != nil && c.Response().Status < 400 {
 				route = "ui"
 			}
-		case strings.HasPrefix(route, "/ajax-api/"):
-			route = "/api/" + strings.TrimPrefix(route, "/ajax-api/")
+		case strings.HasPrefix(route, prefix+"/ajax-api/"):
+			route = "/api/" + strings.TrimPrefix(route, prefix+"/ajax-api/")
+		case prefix != "" && strings.HasPrefix(route, prefix+"/"):
+			route = strings.TrimPrefix(route, prefix) // /health, /version, /get-artifact
 		}
 		req := c.Request()
 		s.metrics.observe(route, req.Method, c.Response().Status, time.Since(start))
