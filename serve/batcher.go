@@ -32,8 +32,16 @@ type BatchConfig struct {
 	MaxBatchDelay time.Duration
 	// Instances is how many Predict calls may run at once.
 	Instances int
-	// MaxQueue is how many requests may wait; beyond it, ErrQueueFull.
+	// MaxQueue is how many requests may wait; beyond it, ErrQueueFull. It
+	// is the hard bound on the memory queued requests hold.
 	MaxQueue int
+	// MaxQueueDelay bounds the wait in the queue: a request whose expected
+	// wait (from the measured batch times, see costModel) is above it gets
+	// ErrQueueDelay at once, and a queued request that has waited longer
+	// when a worker reaches it gets ErrQueueSojourn instead of running
+	// late. 0 turns both off (MaxQueue alone bounds the queue);
+	// AutoQueueDelay derives it from the batch time.
+	MaxQueueDelay time.Duration
 	// BatchSafe says the model's rows are independent (every input and
 	// output has a variable first dimension, or the model takes tables),
 	// which merging requires.
@@ -69,9 +77,19 @@ type Batcher struct {
 	running atomic.Bool   // Run is active; without it Predict calls the model directly
 	started chan struct{} // closed when Run has started
 
+	now   func() time.Time // time.Now; tests set a fake clock
+	epoch time.Time        // origin of endSum
+
 	mu      sync.Mutex
 	queue   []*job
 	stopped bool // Run has returned: no more jobs are taken
+	// The queue-delay estimate's inputs, kept as jobs come and go.
+	cost      costModel
+	mergeRows int           // rows of queued jobs that may merge
+	soloJobs  int           // queued jobs that run alone, and their rows
+	soloRows  int           //
+	busy      int           // batches running
+	endSum    time.Duration // their estimated ends (since epoch), summed
 	// unsafe is set when a merged call returned outputs that cannot be split
 	// back by rows; merging stops for the life of the batcher.
 	unsafe bool
@@ -87,6 +105,7 @@ type job struct {
 	rows     int
 	solo     bool // never merged
 	enqueued time.Time
+	late     time.Time   // answered ErrQueueSojourn if not started by then; zero: never
 	done     chan result // buffered: the worker never blocks on a gone client
 }
 
@@ -111,7 +130,8 @@ func NewBatcher(p flavors.Predictor, cfg BatchConfig) *Batcher {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &Batcher{pred: p, cfg: cfg, log: log, mem: mem, wake: make(chan struct{}, 1), started: make(chan struct{}), slots: make(chan struct{}, cfg.Instances)}
+	return &Batcher{pred: p, cfg: cfg, log: log, mem: mem, wake: make(chan struct{}, 1), started: make(chan struct{}), slots: make(chan struct{}, cfg.Instances),
+		now: time.Now, epoch: time.Now()}
 }
 
 // Started is closed once Run is running: from then on requests queue.
@@ -148,6 +168,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 	b.mu.Lock()
 	left := b.queue
 	b.queue = nil
+	b.mergeRows, b.soloJobs, b.soloRows = 0, 0, 0
 	b.stopped = true
 	b.mu.Unlock()
 	for _, j := range left {
@@ -177,11 +198,11 @@ func (b *Batcher) Predict(ctx context.Context, in columnar.Batch, params map[str
 		return out, err
 	}
 	j := &job{ctx: ctx, in: in, params: params, rows: rows, solo: !b.merging() || !batched || rows == 0,
-		enqueued: time.Now(), done: make(chan result, 1)}
+		done: make(chan result, 1)}
 	if !j.solo {
 		j.key = jobKey(in, params)
 	}
-	if err := b.enqueue(j); err != nil {
+	if err := b.enqueue(j, true, 0); err != nil {
 		return nil, err
 	}
 	select {
@@ -203,18 +224,25 @@ func (b *Batcher) predictSplit(ctx context.Context, in columnar.Batch, params ma
 	max := int64(b.cfg.MaxBatchRows)
 	var jobs []*job
 	key := jobKey(in, params)
+	// The request is admitted (or not) as a whole, on the wait of its first
+	// chunk; chunk i may then start as late as i batches after the target,
+	// the time its own earlier chunks take.
+	var ahead time.Duration
 	for off := int64(0); off < in.NumRows(); off += max {
 		end := min(off+max, in.NumRows())
 		part := in.NewSlice(off, end)
 		defer part.Release()
-		j := &job{ctx: ctx, in: part, params: params, rows: int(end - off), key: key, enqueued: time.Now(), done: make(chan result, 1)}
-		if err := b.enqueue(j); err != nil {
+		j := &job{ctx: ctx, in: part, params: params, rows: int(end - off), key: key, done: make(chan result, 1)}
+		if err := b.enqueue(j, off == 0, ahead); err != nil {
 			for _, q := range jobs {
 				b.abandon(q)
 			}
 			return nil, err
 		}
 		jobs = append(jobs, j)
+		b.mu.Lock()
+		ahead += b.cost.batch(j.rows) / time.Duration(b.cfg.Instances)
+		b.mu.Unlock()
 	}
 	outs := make([]columnar.Batch, 0, len(jobs))
 	defer func() {
@@ -251,27 +279,75 @@ func (b *Batcher) abandon(j *job) {
 	}()
 }
 
-// Full reports whether the queue is full now. Handlers ask before reading
-// a request body, so that under overload a refusal costs no reading and no
-// parsing: the work a refused request does is what accepted ones wait for.
-func (b *Batcher) Full() bool {
+// Admit says whether a request would be admitted now: nil, ErrQueueFull or
+// ErrQueueDelay. Handlers ask before reading a request body, so that under
+// overload a refusal costs no reading and no parsing: the work a refused
+// request does is what accepted ones wait for. Predict decides again.
+func (b *Batcher) Admit() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.queue) >= b.cfg.MaxQueue
+	if !b.running.Load() {
+		return nil // not started: requests call the model directly
+	}
+	return b.admitLocked(b.now(), true)
 }
 
-// enqueue admits a job or fails at once when the queue is full.
-func (b *Batcher) enqueue(j *job) error {
+// admitLocked applies the queue bounds; b.mu is held.
+func (b *Batcher) admitLocked(now time.Time, delay bool) error {
+	if len(b.queue) >= b.cfg.MaxQueue {
+		return ErrQueueFull
+	}
+	if t := b.targetLocked(); delay && t > 0 && b.cost.wait(b.stateLocked(now)) > t {
+		return ErrQueueDelay
+	}
+	return nil
+}
+
+// targetLocked is the maximum queue delay in force (0: none); b.mu is held.
+func (b *Batcher) targetLocked() time.Duration {
+	if b.cfg.MaxQueueDelay >= 0 {
+		return b.cfg.MaxQueueDelay
+	}
+	return max(minAutoDelay, autoDelayFactor*b.cost.mean()) + b.cfg.MaxBatchDelay
+}
+
+// stateLocked gathers the wait estimate's inputs; b.mu is held.
+func (b *Batcher) stateLocked(now time.Time) queueState {
+	return queueState{
+		mergeRows: b.mergeRows, soloJobs: b.soloJobs, soloRows: b.soloRows,
+		busy: b.busy, remaining: b.endSum - time.Duration(b.busy)*now.Sub(b.epoch),
+		instances: b.cfg.Instances, maxRows: max(b.cfg.MaxBatchRows, 1), hasWaiting: len(b.queue) > 0,
+	}
+}
+
+// QueueDelay returns the maximum queue delay in force (0: none) and the
+// wait a request arriving now can expect (the metrics).
+func (b *Batcher) QueueDelay() (target, expected time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.targetLocked(), b.cost.wait(b.stateLocked(b.now()))
+}
+
+// enqueue admits a job or fails at once when the queue is full or, when
+// delay is set, its expected wait is above the target. The job must start
+// within the target plus extra or it is answered ErrQueueSojourn.
+func (b *Batcher) enqueue(j *job, delay bool, extra time.Duration) error {
 	b.mu.Lock()
 	if b.stopped {
 		b.mu.Unlock()
 		return fmt.Errorf("server stopping: %w", flavors.ErrClosed)
 	}
-	if len(b.queue) >= b.cfg.MaxQueue {
+	now := b.now()
+	if err := b.admitLocked(now, delay); err != nil {
 		b.mu.Unlock()
-		return ErrQueueFull
+		return err
+	}
+	j.enqueued = now
+	if t := b.targetLocked(); t > 0 {
+		j.late = now.Add(t + extra)
 	}
 	b.queue = append(b.queue, j)
+	b.countLocked(j, 1)
 	depth := len(b.queue)
 	b.mu.Unlock()
 	b.signal()
@@ -279,6 +355,61 @@ func (b *Batcher) enqueue(j *job) error {
 		b.cfg.Observer.Queued(depth)
 	}
 	return nil
+}
+
+// countLocked adds (sign 1) or removes (-1) a job from the queue's
+// totals; b.mu is held.
+func (b *Batcher) countLocked(j *job, sign int) {
+	if j.solo {
+		b.soloJobs += sign
+		b.soloRows += sign * j.rows
+	} else {
+		b.mergeRows += sign * j.rows
+	}
+}
+
+// stale reports whether a job dequeued at now has waited past its
+// deadline, and answers it if so; b.mu is held. Serving it would only be
+// late, and would make every request behind it later.
+func (b *Batcher) stale(j *job, now time.Time) bool {
+	if j.late.IsZero() || !now.After(j.late) {
+		return false
+	}
+	j.done <- result{err: ErrQueueSojourn}
+	return true
+}
+
+// begin records a batch of rows starting now and returns its start and
+// estimated duration, for finish.
+func (b *Batcher) begin(rows int) (time.Time, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := b.now()
+	est := b.cost.batch(rows)
+	b.busy++
+	b.endSum += start.Sub(b.epoch) + est
+	return start, est
+}
+
+// finish records the end of a batch begun at start: the cost model learns
+// its time and the observer is told.
+func (b *Batcher) finish(batch []*job, rows int, start time.Time, est time.Duration) {
+	b.mu.Lock()
+	took := b.now().Sub(start)
+	b.busy--
+	b.endSum -= start.Sub(b.epoch) + est
+	b.cost.observe(rows, took)
+	b.mu.Unlock()
+	if b.cfg.Observer == nil {
+		return
+	}
+	waits := make([]time.Duration, len(batch))
+	for i, j := range batch {
+		if !j.enqueued.IsZero() {
+			waits[i] = start.Sub(j.enqueued)
+		}
+	}
+	b.cfg.Observer.Batch(len(batch), rows, waits, took)
 }
 
 // jobKey identifies requests that may share a Predict call: same columns
@@ -355,11 +486,10 @@ func (b *Batcher) runInline(ctx context.Context, in columnar.Batch, params map[s
 	default:
 		return nil, nil, false
 	}
-	start := time.Now()
+	rows := int(in.NumRows())
+	start, est := b.begin(rows)
 	out, err := b.pred.Predict(ctx, in, params)
-	if b.cfg.Observer != nil {
-		b.cfg.Observer.Batch(1, int(in.NumRows()), []time.Duration{0}, time.Since(start))
-	}
+	b.finish([]*job{{}}, rows, start, est)
 	<-b.slots
 	if b.QueueLen() > 0 {
 		b.signal() // requests queued while this one ran
@@ -373,13 +503,18 @@ func (b *Batcher) runInline(ctx context.Context, in columnar.Batch, params map[s
 func (b *Batcher) take() (batch []*job, more bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := b.now()
 	var first *job
 	for first == nil && len(b.queue) > 0 {
 		j := b.queue[0]
 		b.queue[0] = nil
 		b.queue = b.queue[1:]
+		b.countLocked(j, -1)
 		if j.ctx.Err() != nil {
 			b.drop(j)
+			continue
+		}
+		if b.stale(j, now) {
 			continue
 		}
 		first = j
@@ -389,20 +524,25 @@ func (b *Batcher) take() (batch []*job, more bool) {
 	}
 	batch = []*job{first}
 	if !first.solo && !b.unsafe {
-		batch = b.gather(batch, first.rows)
+		batch = b.gather(batch, first.rows, now)
 	}
 	return batch, len(b.queue) > 0
 }
 
-// gather moves compatible queued jobs into batch; b.mu is held.
-func (b *Batcher) gather(batch []*job, rows int) []*job {
+// gather moves compatible queued jobs into batch, answering those that
+// are gone or stale at now; b.mu is held.
+func (b *Batcher) gather(batch []*job, rows int, now time.Time) []*job {
 	first := batch[0]
 	kept := b.queue[:0]
 	for _, j := range b.queue {
 		switch {
 		case j.ctx.Err() != nil:
+			b.countLocked(j, -1)
 			b.drop(j)
+		case !j.solo && j.key == first.key && b.stale(j, now):
+			b.countLocked(j, -1)
 		case !j.solo && j.key == first.key && rows+j.rows <= b.cfg.MaxBatchRows:
+			b.countLocked(j, -1)
 			batch = append(batch, j)
 			rows += j.rows
 		default:
@@ -437,7 +577,7 @@ func (b *Batcher) linger(ctx context.Context, batch []*job) []*job {
 		case <-b.wake:
 			b.mu.Lock()
 			n := len(batch)
-			batch = b.gather(batch, rows)
+			batch = b.gather(batch, rows, b.now())
 			left := len(b.queue) > 0
 			b.mu.Unlock()
 			for _, j := range batch[n:] {
@@ -465,9 +605,9 @@ func (b *Batcher) drop(j *job) {
 func (b *Batcher) run(batch []*job) {
 	if len(batch) == 1 {
 		j := batch[0]
-		start := time.Now()
+		start, est := b.begin(j.rows)
 		out, err := b.pred.Predict(j.ctx, j.in, j.params)
-		b.observe(batch, start)
+		b.finish(batch, j.rows, start, est)
 		j.done <- result{out, err}
 		return
 	}
@@ -487,9 +627,9 @@ func (b *Batcher) run(batch []*job) {
 	// request in it is gone.
 	ctx, cancel := mergedContext(batch)
 	defer cancel()
-	start := time.Now()
+	start, est := b.begin(total)
 	out, err := b.pred.Predict(ctx, merged, batch[0].params)
-	b.observe(batch, start)
+	b.finish(batch, total, start, est)
 	if err != nil {
 		if flavors.IsInputError(err) {
 			// One request's data may have failed the whole batch: answer
@@ -524,24 +664,11 @@ func (b *Batcher) runEach(batch []*job) {
 			b.drop(j)
 			continue
 		}
-		start := time.Now()
+		start, est := b.begin(j.rows)
 		out, err := b.pred.Predict(j.ctx, j.in, j.params)
-		b.observe([]*job{j}, start)
+		b.finish([]*job{j}, j.rows, start, est)
 		j.done <- result{out, err}
 	}
-}
-
-func (b *Batcher) observe(batch []*job, start time.Time) {
-	if b.cfg.Observer == nil {
-		return
-	}
-	waits := make([]time.Duration, len(batch))
-	rows := 0
-	for i, j := range batch {
-		waits[i] = start.Sub(j.enqueued)
-		rows += j.rows
-	}
-	b.cfg.Observer.Batch(len(batch), rows, waits, time.Since(start))
 }
 
 // mergedContext is done when every job's context is done, and carries the

@@ -27,13 +27,15 @@ type metrics struct {
 	loadTime   prometheus.Gauge
 	modelInfo  *prometheus.GaugeVec
 	queueDepth prometheus.GaugeFunc
+	delayMax   prometheus.GaugeFunc
+	delayEst   prometheus.GaugeFunc
 }
 
 // latencyBuckets span 50 µs to 60 s: in-process models answer in tens of
 // microseconds, Python ones in milliseconds, timeouts in seconds.
 var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
-func newMetrics(queueLen func() int) *metrics {
+func newMetrics(queueLen func() int, queueDelay func() (target, expected time.Duration)) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,7 +49,7 @@ func newMetrics(queueLen func() int) *metrics {
 		Name: "mlship_http_requests_in_flight", Help: "Inference requests being handled.",
 	})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "mlship_requests_rejected_total", Help: "Inference requests turned away before the model ran, by reason (queue_full, memory, too_large, unauthenticated, draining).",
+		Name: "mlship_requests_rejected_total", Help: "Inference requests turned away before the model ran, by reason (queue_full, queue_delay, queue_sojourn, memory, too_large, unauthenticated, draining).",
 	}, []string{"reason"})
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "mlship_requests_dropped_total", Help: "Queued requests dropped before compute because the client went away or their deadline passed.",
@@ -76,8 +78,14 @@ func newMetrics(queueLen func() int) *metrics {
 	m.queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mlship_queue_depth", Help: "Requests waiting for a model instance.",
 	}, func() float64 { return float64(queueLen()) })
+	m.delayMax = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mlship_queue_delay_target_seconds", Help: "The maximum queue delay in force (--max-queue-delay; 0: off).",
+	}, func() float64 { t, _ := queueDelay(); return t.Seconds() })
+	m.delayEst = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mlship_queue_delay_expected_seconds", Help: "The wait in the queue a request arriving now can expect, from the measured batch times.",
+	}, func() float64 { _, e := queueDelay(); return e.Seconds() })
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inflight, m.rejected, m.dropped, m.queueWait, m.compute,
-		m.batchReqs, m.batchRows, m.ready, m.loadTime, m.modelInfo, m.queueDepth} {
+		m.batchReqs, m.batchRows, m.ready, m.loadTime, m.modelInfo, m.queueDepth, m.delayMax, m.delayEst} {
 		f(c)
 	}
 	f(collectors.NewGoCollector())

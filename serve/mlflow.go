@@ -101,8 +101,8 @@ func (s *Server) invocations(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	if s.pred.Full() {
-		return s.predictError(ctx, c, ErrQueueFull)
+	if err := s.pred.Admit(); err != nil {
+		return s.predictError(ctx, c, err)
 	}
 	body, release, err := s.readBody(c)
 	if err != nil {
@@ -163,8 +163,8 @@ func (s *Server) detail(err error) error {
 // predictError maps a Predict failure to MLflow's answer.
 func (s *Server) predictError(ctx context.Context, c echo.Context, err error) error {
 	switch {
-	case errors.Is(err, ErrQueueFull):
-		s.metrics.rejected.WithLabelValues("queue_full").Inc()
+	case overloadReason(err) != "":
+		s.metrics.rejected.WithLabelValues(overloadReason(err)).Inc()
 		return apierr.New(apierr.TemporarilyUnavailable, "%v; retry later", err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return apierr.New(apierr.DeadlineExceeded, "Request processing time exceeded limit")

@@ -191,13 +191,19 @@ func New(p flavors.Predictor, cfg Config) *Server {
 	}
 	bc.Logger = log
 	s.pred = NewBatcher(p, bc)
-	s.metrics = newMetrics(s.pred.QueueLen)
+	s.metrics = newMetrics(s.pred.QueueLen, s.pred.QueueDelay)
 	s.pred.cfg.Observer = s.metrics
 	s.metrics.loadTime.Set(cfg.LoadTime.Seconds())
 	m := cfg.Model
 	s.metrics.modelInfo.WithLabelValues(s.cfg.ModelName, s.cfg.ModelVersion, cfg.Flavor, m.ModelUUID, m.RunID).Set(1)
 	if bc.BatchSafe && bc.MaxBatchRows > 1 {
 		log.Info("request batching on", "max_batch_rows", bc.MaxBatchRows, "max_batch_delay", bc.MaxBatchDelay.String(), "instances", max(bc.Instances, 1))
+	}
+	switch d := bc.MaxQueueDelay; {
+	case d < 0:
+		log.Info("queue-delay admission on", "max_queue_delay", "auto", "max_queue", s.pred.cfg.MaxQueue)
+	case d > 0:
+		log.Info("queue-delay admission on", "max_queue_delay", d.String(), "max_queue", s.pred.cfg.MaxQueue)
 	}
 
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }

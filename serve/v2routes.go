@@ -123,8 +123,8 @@ func (s *Server) v2Infer(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	if s.pred.Full() {
-		return s.v2PredictError(ctx, c, ErrQueueFull)
+	if err := s.pred.Admit(); err != nil {
+		return s.v2PredictError(ctx, c, err)
 	}
 	body, release, err := s.readBody(c)
 	if err != nil {
@@ -183,8 +183,8 @@ func (s *Server) v2Infer(c echo.Context) error {
 
 func (s *Server) v2PredictError(ctx context.Context, c echo.Context, err error) error {
 	switch {
-	case errors.Is(err, ErrQueueFull):
-		s.metrics.rejected.WithLabelValues("queue_full").Inc()
+	case overloadReason(err) != "":
+		s.metrics.rejected.WithLabelValues(overloadReason(err)).Inc()
 		return &v2Error{http.StatusServiceUnavailable, err.Error() + "; retry later"}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return &v2Error{http.StatusGatewayTimeout, "Request processing time exceeded limit"}

@@ -32,6 +32,7 @@ type serveOptions struct {
 	maxBatchDelay           time.Duration
 	instances               int
 	maxQueue                int
+	maxQueueDelay           string
 	maxInflight             string
 	drainTimeout            time.Duration
 	drainGrace              time.Duration
@@ -76,6 +77,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet, d *deps, mlflowDefaults bool)
 	fs.DurationVar(&o.maxBatchDelay, "max-batch-delay", 0, "how long a batch may wait for more requests (0: never wait; requests merge only while the model is busy)")
 	fs.IntVar(&o.instances, "model-instances", 0, "model calls that may run at once (0: as many as the model can run, e.g. the python_function worker count; 1 for in-process runtimes)")
 	fs.IntVar(&o.maxQueue, "max-queue", 256, "requests that may wait for the model; beyond it requests get 503 at once")
+	fs.StringVar(&o.maxQueueDelay, "max-queue-delay", "auto", "most a request may expect to wait in the queue; beyond it, or once it has waited that long, it gets 503 (auto: 4x the measured batch time, at least 5ms; 0: off, --max-queue alone)")
 	fs.StringVar(&o.maxInflight, "max-inflight-bytes", "1GiB", "request bodies held in memory at once; beyond it requests get 503 at once")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", defaultDrainTimeout, "on SIGTERM, how long in-flight requests may take to finish (after --drain-grace)")
 	fs.DurationVar(&o.drainGrace, "drain-grace", 2*time.Second, "on SIGTERM, how long to keep accepting requests while reporting not-ready, before refusing connections")
@@ -197,6 +199,10 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 	if err != nil {
 		return fmt.Errorf("--max-inflight-bytes: %w", err)
 	}
+	queueDelay, err := serve.ParseQueueDelay(o.maxQueueDelay)
+	if err != nil {
+		return fmt.Errorf("--max-queue-delay: %w", err)
+	}
 	switch o.batching {
 	case "auto", "on", "off":
 	default:
@@ -257,6 +263,7 @@ func runServe(cmd *cobra.Command, d *deps, o *serveOptions, ref string) error {
 			MaxBatchDelay: o.maxBatchDelay,
 			Instances:     o.instances,
 			MaxQueue:      o.maxQueue,
+			MaxQueueDelay: queueDelay,
 		},
 		MaxBodyBytes:      maxBody,
 		MaxInflightBytes:  inflight,
