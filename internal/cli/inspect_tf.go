@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
 	"github.com/mlship/mlship/flavors/tensorflow/savedmodel"
+	"github.com/mlship/mlship/flavors/tensorflow/tf2onnx"
+	"github.com/mlship/mlship/internal/tfpb"
 	"github.com/mlship/mlship/mlmodel"
 )
 
@@ -27,6 +30,53 @@ type inspectTFSig struct {
 	Method  string           `json:"method_name,omitempty"`
 	Inputs  []inspectTFInput `json:"inputs"`
 	Outputs []inspectTFInput `json:"outputs"`
+	// ONNX is "ok" when the signature converts to ONNX (it runs without
+	// TensorFlow), else why not.
+	ONNX string `json:"onnx"`
+}
+
+// checkpointVars reads variable values for a trial conversion.
+type checkpointVars struct {
+	sm *savedmodel.SavedModel
+	mg *savedmodel.MetaGraph
+}
+
+func (v checkpointVars) Variable(n *tfpb.NodeDef) (*tf2onnx.Tensor, error) {
+	ck, err := v.sm.Variables()
+	if err != nil {
+		return nil, err
+	}
+	key, err := v.mg.VariableKey(ck, n.GetName())
+	if err != nil {
+		return nil, err
+	}
+	t, err := ck.Tensor(key)
+	if err != nil {
+		return nil, err
+	}
+	return &tf2onnx.Tensor{DType: t.DType, Shape: t.Shape, Data: t.Data, Strings: t.Strings}, nil
+}
+
+// convertible tries the ONNX conversion of one signature.
+func convertible(sm *savedmodel.SavedModel, mg *savedmodel.MetaGraph, sig *savedmodel.Signature) string {
+	ts := tf2onnx.Signature{Key: sig.Key}
+	for _, t := range sig.Inputs {
+		ts.Inputs = append(ts.Inputs, tf2onnx.IO(t))
+	}
+	for _, t := range sig.Outputs {
+		ts.Outputs = append(ts.Outputs, tf2onnx.IO(t))
+	}
+	if _, err := tf2onnx.Convert(mg.Proto, ts, checkpointVars{sm: sm, mg: mg}, tf2onnx.Options{FlattenUnknownRank: true}); err != nil {
+		var ue *tf2onnx.UnsupportedError
+		if errors.As(err, &ue) {
+			if ue.Reason != "" {
+				return fmt.Sprintf("op %s (node %s): %s", ue.Op, ue.Node, ue.Reason)
+			}
+			return fmt.Sprintf("op %s (node %s) is not supported", ue.Op, ue.Node)
+		}
+		return err.Error()
+	}
+	return "ok"
 }
 
 type inspectTFInput struct {
@@ -91,7 +141,8 @@ func describeSavedModel(m *mlmodel.Model) *inspectSavedModel {
 			}
 			return out
 		}
-		r.Signatures = append(r.Signatures, inspectTFSig{Key: k, Method: sig.MethodName, Inputs: conv(sig.Inputs), Outputs: conv(sig.Outputs)})
+		r.Signatures = append(r.Signatures, inspectTFSig{Key: k, Method: sig.MethodName, Inputs: conv(sig.Inputs), Outputs: conv(sig.Outputs),
+			ONNX: convertible(sm, mg, sig)})
 	}
 	return r
 }
@@ -127,5 +178,8 @@ func printSavedModel(w io.Writer, r *inspectSavedModel) {
 		fmt.Fprintf(w, " %s %s  %s\n", mark, s.Key, s.Method)
 		fmt.Fprintf(w, "      inputs:  %s\n", tensors(s.Inputs))
 		fmt.Fprintf(w, "      outputs: %s\n", tensors(s.Outputs))
+		if s.ONNX != "" {
+			fmt.Fprintf(w, "      onnx:    %s\n", s.ONNX)
+		}
 	}
 }

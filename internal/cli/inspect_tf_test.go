@@ -31,6 +31,11 @@ func TestInspectSavedModelSignatures(t *testing.T) {
 	if len(add.Inputs) != 2 || add.Inputs[0].Name != "a" || add.Inputs[0].Tensor != "add_a:0" || add.Inputs[0].DType != "float" || add.Inputs[0].Shape != nil {
 		t.Errorf("add inputs %+v", add.Inputs)
 	}
+	for _, s := range r.Signatures {
+		if s.ONNX != "ok" {
+			t.Errorf("%s: onnx %q", s.Key, s.ONNX)
+		}
+	}
 	var out bytes.Buffer
 	printSavedModel(&out, r)
 	for _, want := range []string{"SavedModel: . (tags serve)", "   add  ", "a float unknown rank (add_a:0)", "output_0 float unknown rank (PartitionedCall:0)"} {
@@ -53,5 +58,15 @@ func TestInspectSavedModelSignatures(t *testing.T) {
 	// Other flavors have no SavedModel section.
 	if r := describeSavedModel(&mlmodel.Model{Flavors: map[string]mlmodel.FlavorConfig{"onnx": {}}}); r != nil {
 		t.Errorf("onnx model: %+v", r)
+	}
+
+	// A signature the conversion refuses says which op, where.
+	taxi, err := mlmodel.Load(filepath.Join(testenv.SharedTestdata(t), "tensorflow", "tfx_keras_taxi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := describeSavedModel(taxi); r == nil || len(r.Signatures) != 1 ||
+		r.Signatures[0].ONNX != "op ParseExampleV2 (node StatefulPartitionedCall/StatefulPartitionedCall/ParseExample/ParseExampleV2) is not supported" {
+		t.Errorf("tfx_keras_taxi: %+v", r)
 	}
 }
