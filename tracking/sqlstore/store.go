@@ -116,8 +116,15 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the database connections.
+// Close refreshes SQLite's statistics where they are stale (as SQLite
+// advises before closing a long-lived connection) and releases the
+// database connections.
 func (s *Store) Close() error {
+	if s.dialect == sqliteDialect && s.write != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.optimize(ctx)
+		cancel()
+	}
 	var errs []error
 	if s.write != nil {
 		errs = append(errs, s.write.Close())
