@@ -66,6 +66,9 @@ type Store struct {
 	log          *slog.Logger
 	now          func() time.Time
 	writes       atomic.Int64 // committed write transactions, for optimize
+	// ready is set once Open has succeeded: a database Open refused (a
+	// newer schema) is closed without being written to.
+	ready bool
 }
 
 var _ tracking.Store = (*Store)(nil)
@@ -112,6 +115,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.optimize(ctx)
+	s.ready = true
 	s.log.Debug("tracking store open", "dialect", s.dialect.String(), "artifact_root", s.artifactRoot)
 	return s, nil
 }
@@ -120,7 +124,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 // advises before closing a long-lived connection) and releases the
 // database connections.
 func (s *Store) Close() error {
-	if s.dialect == sqliteDialect && s.write != nil {
+	if s.dialect == sqliteDialect && s.ready {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.optimize(ctx)
 		cancel()
