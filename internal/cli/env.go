@@ -49,6 +49,7 @@ var Env = []EnvVar{
 	{"MLFLOW_SERVE_ARTIFACTS", "server: default of --serve-artifacts (true), as in MLflow"},
 	{"MLFLOW_S3_ENDPOINT_URL", "server: the S3 endpoint for s3:// artifact roots (e.g. MinIO or moto), as in MLflow"},
 	{"MLSHIP_AUTH_HTPASSWD", "server: default of --auth-htpasswd (an htpasswd file of bcrypt entries)"},
+	{"MLFLOW_STATIC_PREFIX", "server: default of --static-prefix (the UI, /ajax-api, /health and /version under a path such as /mlflow), as in MLflow"},
 	{"MLFLOW_TRACKING_URI", "tracking server (http(s)://host:port) for experiments, runs, artifacts, models log and runs:/ model URIs (default of --tracking-uri), as in MLflow"},
 	{"MLFLOW_TRACKING_USERNAME", "with MLFLOW_TRACKING_PASSWORD: HTTP basic auth to the tracking server, as in MLflow"},
 	{"MLFLOW_TRACKING_TOKEN", "bearer token for the tracking server (wins over basic auth), as in MLflow"},

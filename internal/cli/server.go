@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -31,6 +32,7 @@ type serverOptions struct {
 	port                 int
 	authHTPasswd         string
 	noUI                 bool
+	staticPrefix         string
 	accessLog            bool
 	shutdownTimeout      time.Duration
 	workers              int // accepted for compatibility
@@ -68,6 +70,8 @@ func (o *serverOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.StringVar(&o.authHTPasswd, "auth-htpasswd", d.env.get("MLSHIP_AUTH_HTPASSWD"),
 		"require HTTP basic auth (all routes but /health) with the users of this Apache htpasswd file; bcrypt entries only, `htpasswd -B` (env MLSHIP_AUTH_HTPASSWD)")
 	fs.BoolVar(&o.noUI, "no-ui", false, "serve the REST API only, without the web UI at /")
+	fs.StringVar(&o.staticPrefix, "static-prefix", d.env.get("MLFLOW_STATIC_PREFIX"),
+		"serve the UI, its /ajax-api, /health, /version and /get-artifact under this path (e.g. /mlflow), for a reverse proxy; the REST API stays at /api (env MLFLOW_STATIC_PREFIX)")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVarP(&o.workers, "workers", "w", 0, "accepted for MLflow compatibility; mlship serves every request from one process")
@@ -103,6 +107,15 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 	if o.port < 0 || o.port > 65535 {
 		return fmt.Errorf("--port %d is not a valid port", o.port)
 	}
+	// MLflow's checks and messages (mlflow/cli _validate_static_prefix).
+	if p := o.staticPrefix; p != "" {
+		if !strings.HasPrefix(p, "/") {
+			return errors.New("--static-prefix must begin with a '/'.")
+		}
+		if strings.HasSuffix(p, "/") {
+			return errors.New("--static-prefix should not end with a '/'.")
+		}
+	}
 	log := d.logger()
 	if o.workers > 1 {
 		log.Info("--workers ignored: mlship serves every request from one process")
@@ -131,6 +144,7 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 		AuthHTPasswd:        o.authHTPasswd,
 		ShutdownTimeout:     o.shutdownTimeout,
 		AccessLog:           o.accessLog,
+		StaticPrefix:        o.staticPrefix,
 		Logger:              log,
 	}
 	if o.serveArtifacts {
@@ -144,7 +158,7 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 		return artifacts.Open(ctx, uri, artifacts.Options{AWSConfig: awsConfig, ProxyRoot: opts.ArtifactsDestination})
 	}
 	if !o.noUI {
-		opts.UI = ui.New(store, ui.Options{Artifacts: opts.RunArtifacts, Logger: log})
+		opts.UI = ui.New(store, ui.Options{Artifacts: opts.RunArtifacts, BasePath: o.staticPrefix, Logger: log})
 	}
 	srv, err := server.New(store, opts)
 	if err != nil {

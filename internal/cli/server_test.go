@@ -120,3 +120,77 @@ func TestServerCommandRefusesWeakHTPasswd(t *testing.T) {
 		t.Fatalf("server with an apr1 htpasswd: %v", err)
 	}
 }
+
+// TestServerCommandStaticPrefix: --static-prefix moves the UI and its
+// routes under the prefix, links included; the REST API stays at /api.
+func TestServerCommandStaticPrefix(t *testing.T) {
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	env := map[string]string{"MLFLOW_STATIC_PREFIX": "/team/mlflow"}
+	cmd := New(io.Discard, io.Discard, func(k string) string { return env[k] })
+	cmd.SetArgs([]string{"server", "--port", strconv.Itoa(port), "--backend-store-uri", "sqlite:///" + filepath.Join(dir, "mlflow.db"),
+		"--artifacts-destination", filepath.Join(dir, "mlartifacts")})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+	}()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := get("/team/mlflow/health"); code == 200 {
+			break
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("server exited before serving: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not answer /team/mlflow/health")
+		}
+	}
+	resp, err := http.Post(base+"/api/2.0/mlflow/experiments/create", "application/json", strings.NewReader(`{"name": "prefixed"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("REST API at the root: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if code, body := get("/team/mlflow/"); code != 200 || !strings.Contains(body, `href="/team/mlflow/experiments/1"`) {
+		t.Errorf("UI under the prefix: %d %.400s", code, body)
+	}
+	if code, body := get("/team/mlflow/experiments/1"); code != 200 || !strings.Contains(body, "prefixed") {
+		t.Errorf("experiment page: %d %.200s", code, body)
+	}
+	if code, _ := get("/"); code != 404 {
+		t.Errorf("GET / with a prefix: %d, want 404", code)
+	}
+	if code, _ := get("/health"); code != 404 {
+		t.Errorf("GET /health with a prefix: %d, want 404", code)
+	}
+}
+
+// TestServerCommandStaticPrefixRefused: MLflow's checks and messages.
+func TestServerCommandStaticPrefixRefused(t *testing.T) {
+	for prefix, want := range map[string]string{"mlflow/": "--static-prefix must begin with a '/'.", "/mlflow/": "--static-prefix should not end with a '/'."} {
+		cmd := New(io.Discard, io.Discard, func(string) string { return "" })
+		cmd.SetArgs([]string{"server", "--port", strconv.Itoa(testenv.FreePort(t)), "--backend-store-uri", "sqlite:///" + filepath.Join(t.TempDir(), "m.db"),
+			"--static-prefix", prefix})
+		if err := cmd.ExecuteContext(context.Background()); err == nil || err.Error() != want {
+			t.Errorf("--static-prefix %q: %v, want %q", prefix, err, want)
+		}
+	}
+}
