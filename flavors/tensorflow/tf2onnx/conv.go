@@ -18,6 +18,10 @@ func init() {
 	translators["FusedBatchNorm"] = fusedBatchNorm
 	translators["FusedBatchNormV2"] = fusedBatchNorm
 	translators["FusedBatchNormV3"] = fusedBatchNorm
+	translators["DepthwiseConv2dNative"] = depthwiseConv2D
+	translators["Pad"] = pad
+	translators["PadV2"] = pad
+	translators["MirrorPad"] = pad
 }
 
 var (
@@ -171,4 +175,77 @@ func fusedBatchNorm(t *translation) ([]*value, error) {
 	// Outputs 1-5 (batch statistics, reserve space) are training results;
 	// a graph that reads them is refused as reading a missing output.
 	return one(y, dt), nil
+}
+
+// depthwiseConv2D is a grouped convolution, one group per input channel.
+// TensorFlow's filter [KH, KW, Cin, M] becomes ONNX's [Cin·M, 1, KH, KW],
+// which needs the filter's shape when converting (a variable's or a
+// constant's).
+func depthwiseConv2D(t *translation) ([]*value, error) {
+	if err := t.nin(2); err != nil {
+		return nil, err
+	}
+	fs := t.in[1].shape
+	if len(fs) != 4 {
+		return nil, t.c.unsupported(t.s, t.n, "a filter whose shape is not known when converting")
+	}
+	nhwc, err := t.layout()
+	if err != nil {
+		return nil, err
+	}
+	strides, err := spatial(t.attr("strides").GetList().GetI(), nhwc, 1, "strides")
+	if err != nil {
+		return nil, err
+	}
+	dil, err := spatial(t.attr("dilations").GetList().GetI(), nhwc, 1, "dilations")
+	if err != nil {
+		return nil, err
+	}
+	pd, err := t.autoPad()
+	if err != nil {
+		return nil, err
+	}
+	kh, kw, cin, m := fs[0], fs[1], fs[2], fs[3]
+	w := t.emit("Transpose", []string{t.in[1].name}, t.tmp("filter_t"), aInts("perm", []int64{2, 3, 0, 1}))
+	w = t.emit("Reshape", []string{w, t.int64Const("filter_shape", []int64{cin * m, 1, kh, kw})}, t.tmp("filter"))
+	out := t.around(nhwc, t.in[0].name, func(x string) string {
+		return t.emit("Conv", []string{x, w}, t.tmp("conv"), aInts("strides", strides), aInts("dilations", dil), aInt("group", cin), pd)
+	})
+	return one(out, t.in[0].dtype), nil
+}
+
+// pad translates Pad, PadV2 (a constant value) and MirrorPad (REFLECT;
+// SYMMETRIC has no ONNX mode). paddings is a constant [rank, 2].
+func pad(t *translation) ([]*value, error) {
+	if len(t.in) < 2 {
+		return nil, fmt.Errorf("has %d inputs", len(t.in))
+	}
+	p, err := t.ints(1, "paddings")
+	if err != nil {
+		return nil, err
+	}
+	if len(p)%2 != 0 {
+		return nil, fmt.Errorf("paddings has %d values", len(p))
+	}
+	rank := len(p) / 2
+	pads := make([]int64, 2*rank) // ONNX: all begins, then all ends
+	for i := 0; i < rank; i++ {
+		pads[i], pads[rank+i] = p[2*i], p[2*i+1]
+	}
+	ins := []string{t.in[0].name, t.int64Const("pads", pads)}
+	mode := "constant"
+	switch t.n.GetOp() {
+	case "PadV2":
+		if len(t.in) != 3 {
+			return nil, fmt.Errorf("has %d inputs, want 3", len(t.in))
+		}
+		ins = append(ins, t.in[2].name)
+	case "MirrorPad":
+		if m := string(t.attr("mode").GetS()); m != "REFLECT" {
+			return nil, t.c.unsupported(t.s, t.n, "mode "+m)
+		}
+		mode = "reflect"
+	}
+	attr := &onnxpb.AttributeProto{Name: ptr("mode"), Type: ptr(onnxpb.AttributeProto_STRING), S: []byte(mode)}
+	return one(t.emit("Pad", ins, t.name(0), attr), t.in[0].dtype), nil
 }

@@ -110,6 +110,67 @@ func refPool(x nhwc, k, s int, same, avg bool) nhwc {
 	return y
 }
 
+// refDepthwise: output channel c*M+m sums x[..c] under filter[.., c, m].
+func refDepthwise(x nhwc, f []float64, k, m int) nhwc {
+	oh, ph := padBefore(x.h, k, 1, 1)
+	ow, pw := padBefore(x.w, k, 1, 1)
+	y := nhwc{x.n, oh, ow, x.c * m, make([]float64, x.n*oh*ow*x.c*m)}
+	for b := 0; b < x.n; b++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				for c := 0; c < x.c; c++ {
+					for q := 0; q < m; q++ {
+						sum := 0.0
+						for di := 0; di < k; di++ {
+							for dj := 0; dj < k; dj++ {
+								ii, jj := i+di-ph, j+dj-pw
+								if ii < 0 || jj < 0 || ii >= x.h || jj >= x.w {
+									continue
+								}
+								sum += x.at(b, ii, jj, c) * f[((di*k+dj)*x.c+c)*m+q]
+							}
+						}
+						y.v[((b*oh+i)*ow+j)*x.c*m+c*m+q] = sum
+					}
+				}
+			}
+		}
+	}
+	return y
+}
+
+// refPad pads H by (t, b) and W by (l, r): with zeros, or reflecting.
+func refPad(x nhwc, pt, pb, pl, pr int, reflect bool) nhwc {
+	h, w := x.h+pt+pb, x.w+pl+pr
+	y := nhwc{x.n, h, w, x.c, make([]float64, x.n*h*w*x.c)}
+	idx := func(i, n int) (int, bool) {
+		if i >= 0 && i < n {
+			return i, true
+		}
+		if !reflect {
+			return 0, false
+		}
+		if i < 0 {
+			return -i, true
+		}
+		return 2*(n-1) - i, true
+	}
+	for b := 0; b < x.n; b++ {
+		for i := 0; i < h; i++ {
+			for j := 0; j < w; j++ {
+				ii, ok1 := idx(i-pt, x.h)
+				jj, ok2 := idx(j-pl, x.w)
+				for c := 0; c < x.c; c++ {
+					if ok1 && ok2 {
+						y.v[((b*h+i)*w+j)*x.c+c] = x.at(b, ii, jj, c)
+					}
+				}
+			}
+		}
+	}
+	return y
+}
+
 func attrS(s string) *tfpb.AttrValue { return &tfpb.AttrValue{Value: &tfpb.AttrValue_S{S: []byte(s)}} }
 
 func TestConvAndPoolOnONNXRuntime(t *testing.T) {
@@ -133,13 +194,20 @@ func TestConvAndPoolOnONNXRuntime(t *testing.T) {
 		nd("max", "MaxPool", []string{"x"}, "T", tf32, "ksize", attrInts(1, 2, 2, 1), "strides", attrInts(1, 2, 2, 1), "padding", attrS("VALID")),
 		nd("avg", "AvgPool", []string{"x"}, "T", tf32, "ksize", attrInts(1, 3, 3, 1), "strides", attrInts(1, 2, 2, 1), "padding", attrS("SAME")),
 		constF("gamma", []int64{2}, gamma...), constF("beta", []int64{2}, beta...), constF("mean", []int64{2}, mean...), constF("var", []int64{2}, variance...),
+		constF("dwfilter", []int64{3, 3, 2, 2}, filter[:36]...),
+		nd("dw", "DepthwiseConv2dNative", []string{"x", "dwfilter"}, "T", tf32, "strides", attrInts(1, 1, 1, 1), "padding", attrS("SAME")),
+		constI("paddings", []int64{4, 2}, 0, 0, 1, 2, 0, 1, 0, 0),
+		nd("pad", "Pad", []string{"x", "paddings"}, "T", tf32, "Tpaddings", ti32),
+		constI("mpaddings", []int64{4, 2}, 0, 0, 1, 1, 2, 1, 0, 0),
+		nd("mirror", "MirrorPad", []string{"x", "mpaddings"}, "T", tf32, "Tpaddings", ti32, "mode", attrS("REFLECT")),
 		nd("bn", "FusedBatchNormV3", []string{"x", "gamma", "beta", "mean", "var"}, "T", tf32, "U", tf32,
 			"epsilon", &tfpb.AttrValue{Value: &tfpb.AttrValue_F{F: 0.001}}, "is_training", attrBool(false)),
 	}
 	io4 := func(name string) IO {
 		return IO{Name: name, Tensor: name + ":0", DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, -1, -1, -1}}
 	}
-	sig := Signature{Key: "cnn", Inputs: []IO{io4("x")}, Outputs: []IO{io4("conv_same"), io4("conv_valid"), io4("max"), io4("avg"), io4("bn")}}
+	sig := Signature{Key: "cnn", Inputs: []IO{io4("x")}, Outputs: []IO{io4("conv_same"), io4("conv_valid"), io4("max"), io4("avg"), io4("bn"),
+		io4("dw"), io4("pad"), io4("mirror")}}
 	model, err := Convert(graphOf(nodes), sig, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -186,6 +254,9 @@ func TestConvAndPoolOnONNXRuntime(t *testing.T) {
 		"max":        refPool(x, 2, 2, false, false),
 		"avg":        refPool(x, 3, 2, true, true),
 		"bn":         bn,
+		"dw":         refDepthwise(x, f64[:36], 3, 2),
+		"pad":        refPad(x, 1, 2, 0, 1, false),
+		"mirror":     refPad(x, 1, 1, 2, 1, true),
 	}
 	for name, w := range want {
 		idx := out.Schema().FieldIndices(name)

@@ -114,6 +114,7 @@ type value struct {
 	name     string // ONNX tensor name; "" for a resource handle
 	dtype    tfpb.DataType
 	konst    *Tensor       // known at conversion time (Const and what passes one through)
+	shape    []int64       // static shape when known (constants, variables), else nil
 	variable *tfpb.NodeDef // for a resource handle: the variable it refers to
 }
 
@@ -173,6 +174,7 @@ type converter struct {
 	nodes   []*onnxpb.NodeProto
 	inits   []*onnxpb.TensorProto
 	varInit map[*tfpb.NodeDef]string
+	varDims map[*tfpb.NodeDef][]int64
 	used    map[string]bool
 	calls   int // function calls inlined so far
 }
@@ -190,7 +192,7 @@ func Convert(mg *tfpb.MetaGraphDef, sig Signature, vars VariableSource, opts Opt
 	gd := mg.GetGraphDef()
 	c := &converter{
 		sig: sig.Key, lib: map[string]*tfpb.FunctionDef{}, vars: vars, feeds: map[string]*value{},
-		varInit: map[*tfpb.NodeDef]string{}, used: map[string]bool{},
+		varInit: map[*tfpb.NodeDef]string{}, varDims: map[*tfpb.NodeDef][]int64{}, used: map[string]bool{},
 	}
 	for _, f := range gd.GetLibrary().GetFunction() {
 		c.lib[f.GetSignature().GetName()] = f
@@ -534,14 +536,14 @@ func (c *converter) unsupported(s *scope, n *tfpb.NodeDef, reason string) error 
 	return &UnsupportedError{Signature: c.sig, Op: n.GetOp(), Node: s.nodePath(n.GetName()), Function: s.fnName(), Reason: reason}
 }
 
-// variable returns the initializer holding a variable's value (and the
-// value, the first time).
-func (c *converter) variable(node *tfpb.NodeDef) (string, *Tensor, error) {
+// variable returns the initializer holding a variable's value, and the
+// value's shape.
+func (c *converter) variable(node *tfpb.NodeDef) (string, []int64, error) {
 	if c.vars == nil {
 		return "", nil, fmt.Errorf("variable %q: the SavedModel has no variables", node.GetName())
 	}
 	if name, ok := c.varInit[node]; ok {
-		return name, nil, nil
+		return name, c.varDims[node], nil
 	}
 	t, err := c.vars.Variable(node)
 	if err != nil {
@@ -554,7 +556,8 @@ func (c *converter) variable(node *tfpb.NodeDef) (string, *Tensor, error) {
 	}
 	c.inits = append(c.inits, init)
 	c.varInit[node] = name
-	return name, t, nil
+	c.varDims[node] = append([]int64{}, t.Shape...)
+	return name, c.varDims[node], nil
 }
 
 // constant adds an initializer.

@@ -203,7 +203,7 @@ func identity(t *translation) ([]*value, error) {
 		return []*value{in}, nil
 	}
 	out := t.emit("Identity", []string{in.name}, t.name(0))
-	return []*value{{name: out, dtype: in.dtype, konst: in.konst}}, nil
+	return []*value{{name: out, dtype: in.dtype, konst: in.konst, shape: in.shape}}, nil
 }
 
 func identityN(t *translation) ([]*value, error) {
@@ -214,7 +214,7 @@ func identityN(t *translation) ([]*value, error) {
 			continue
 		}
 		out := t.emit("Identity", []string{in.name}, t.name(i))
-		outs[i] = &value{name: out, dtype: in.dtype, konst: in.konst}
+		outs[i] = &value{name: out, dtype: in.dtype, konst: in.konst, shape: in.shape}
 	}
 	return outs, nil
 }
@@ -228,7 +228,7 @@ func constOp(t *translation) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*value{{name: name, dtype: k.DType, konst: k}}, nil
+	return []*value{{name: name, dtype: k.DType, konst: k, shape: k.Shape}}, nil
 }
 
 func placeholder(t *translation) ([]*value, error) {
@@ -247,19 +247,19 @@ func readVariable(t *translation) ([]*value, error) {
 	if h.variable == nil {
 		return nil, t.c.unsupported(t.s, t.n, "the resource it reads is not a variable of the SavedModel")
 	}
-	name, _, err := t.c.variable(h.variable)
+	name, dims, err := t.c.variable(h.variable)
 	if err != nil {
 		return nil, err
 	}
-	return one(name, t.dtype("dtype")), nil
+	return []*value{{name: name, dtype: t.dtype("dtype"), shape: dims}}, nil
 }
 
 func refVariable(t *translation) ([]*value, error) {
-	name, _, err := t.c.variable(t.n)
+	name, dims, err := t.c.variable(t.n)
 	if err != nil {
 		return nil, err
 	}
-	return one(name, baseType(t.dtype("dtype"))), nil
+	return []*value{{name: name, dtype: baseType(t.dtype("dtype")), shape: dims}}, nil
 }
 
 // --- element-wise ---
