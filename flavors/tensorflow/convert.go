@@ -24,7 +24,7 @@ import (
 
 // converterVersion is part of the cache key: bump it whenever the
 // conversion's output changes for the same SavedModel.
-const converterVersion = "tf2onnx-4"
+const converterVersion = "tf2onnx-5"
 
 // cacheSubdir is where converted models are kept under the cache dir.
 const cacheSubdir = "tensorflow-onnx"
