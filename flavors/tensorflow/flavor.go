@@ -40,7 +40,12 @@ func (Flavor) Load(ctx context.Context, m *mlmodel.Model, opts flavors.LoadOptio
 	if err != nil {
 		return nil, fmt.Errorf("flavors.tensorflow.saved_model_dir: %w", err)
 	}
-	return LoadSavedModel(ctx, dir, cfg, opts)
+	p, err := LoadSavedModel(ctx, dir, cfg, opts)
+	var ue *tf2onnx.UnsupportedError
+	if _, ok := m.Flavors[mlmodel.PyFuncFlavorName]; ok && errors.As(err, &ue) {
+		ue.Hint += "; the model also has a python_function flavor, which --flavor python_function serves with TensorFlow in Python"
+	}
+	return p, err
 }
 
 // LoadSavedModel loads the SavedModel in dir with cfg's tags and

@@ -244,3 +244,16 @@ func TestRuntimeChoice(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsupportedNamesPythonFunction: a model that also has a
+// python_function flavor is told how to serve it anyway.
+func TestUnsupportedNamesPythonFunction(t *testing.T) {
+	m := &mlmodel.Model{Dir: sharedModel(t, "tfx_keras_taxi"), Flavors: map[string]mlmodel.FlavorConfig{
+		"tensorflow":      {"saved_model_dir": "."},
+		"python_function": {"loader_module": "mlflow.tensorflow"},
+	}}
+	_, err := Flavor{}.Load(context.Background(), m, loadOptions(t))
+	if !errors.Is(err, tf2onnx.ErrUnsupported) || !strings.Contains(err.Error(), "--flavor python_function") {
+		t.Errorf("error %v", err)
+	}
+}
