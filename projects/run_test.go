@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -33,9 +34,11 @@ func TestTypedProject(t *testing.T) {
 	if r.Info.Status != tracking.StatusFinished || r.Info.EndTime == 0 || r.Info.RunName != "first" || r.Info.ExperimentID != res.ExperimentID || res.ExperimentID == "0" {
 		t.Errorf("run info %+v", r.Info)
 	}
+	// The path parameter is logged as given (here the default), as MLflow
+	// logs it; the command got it absolute (got.Data below).
 	data := filepath.Join(dir, "data", "train.csv")
 	if !reflect.DeepEqual(r.params, map[string]string{
-		"alpha": "0.3", "l1_ratio": "0.1", "epochs": "7", "data": data, "label": "first run", "note": "hello world",
+		"alpha": "0.3", "l1_ratio": "0.1", "epochs": "7", "data": "data/train.csv", "label": "first run", "note": "hello world",
 	}) {
 		t.Errorf("params %v", r.params)
 	}
@@ -52,6 +55,7 @@ func TestTypedProject(t *testing.T) {
 		Epochs int      `json:"epochs"`
 		Rows   int      `json:"rows"`
 		Label  string   `json:"label"`
+		Data   string   `json:"data"`
 		Extra  []string `json:"extra"`
 		RunID  string   `json:"run_id"`
 		Cwd    string   `json:"cwd"`
@@ -60,7 +64,7 @@ func TestTypedProject(t *testing.T) {
 		t.Fatalf("%v: %q", err, stdout.String())
 	}
 	if got.Alpha != 0.3 || got.Epochs != 7 || got.Rows != 3 || got.Label != "first run" || got.RunID != res.RunID ||
-		!reflect.DeepEqual(got.Extra, []string{"--note", "hello world"}) || got.Cwd != dir {
+		!reflect.DeepEqual(got.Extra, []string{"--note", "hello world"}) || got.Cwd != dir || got.Data != data {
 		t.Errorf("script saw %+v", got)
 	}
 
@@ -95,8 +99,8 @@ func TestValidationLeavesNoRun(t *testing.T) {
 		params     []string
 		want       string
 	}{
-		{"float", "main", []string{"alpha=abc"}, `parameter alpha: expected a float but got "abc"`},
-		{"int", "main", []string{"alpha=1", "epochs=2.5"}, `parameter epochs: expected an int but got "2.5"`},
+		{"float", "main", []string{"alpha=abc"}, "Expected float for parameter alpha but got abc"},
+		{"int", "main", []string{"alpha=1", "epochs=2.5"}, "Expected int for parameter epochs but got 2.5"},
 		{"missing", "main", nil, "No value given for missing parameters: 'alpha'"},
 		{"path", "main", []string{"alpha=1", "data=nope.csv"}, "Got value nope.csv for parameter data, but no such file or directory was found."},
 		{"uri", "report", []string{"output=/no/scheme"}, "Expected URI for parameter output but got /no/scheme"},
@@ -236,15 +240,68 @@ func TestPathParameterOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := filepath.Join(o.StorageDir, "param_3", "train.csv")
-	if r := ts.run(t, res.RunID); r.params["data"] != want {
-		t.Errorf("data param %q, want %q", r.params["data"], want)
+	// The run records the URL (as MLflow does); the command got the
+	// download, in <storage dir>/<new directory>/param_3/.
+	if r := ts.run(t, res.RunID); r.params["data"] != files.URL+"/train.csv" {
+		t.Errorf("data param %q, want the URL", r.params["data"])
+	}
+	var got struct{ Data string }
+	if err := json.Unmarshal([]byte(stdout.String()), &got); err != nil {
+		t.Fatal(err)
+	}
+	if rel, err := filepath.Rel(o.StorageDir, got.Data); err != nil || !strings.HasSuffix(rel, "/param_3/train.csv") || strings.Count(rel, "/") != 2 {
+		t.Errorf("the command read %s, want a file under %s/*/param_3/", got.Data, o.StorageDir)
 	}
 	if !strings.Contains(stdout.String(), `"rows": 3`) {
 		t.Errorf("stdout %s", stdout.String())
 	}
+	// Two runs of a sweep fetching files of the same name each read their
+	// own: every invocation downloads into a directory of its own.
+	site := t.TempDir()
+	for dir, rows := range map[string]int{"a": 3, "b": 5} {
+		if err := os.MkdirAll(filepath.Join(site, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(site, dir, "train.csv"), []byte("x\n"+strings.Repeat("1\n", rows)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	two := httptest.NewServer(http.FileServer(http.Dir(site)))
+	defer two.Close()
+	o, stdout, _ = ts.options(t, example(t, "typed"), "alpha=1", "data="+two.URL+"/a/train.csv,"+two.URL+"/b/train.csv")
+	o.Sweep = true
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"[1 data=" + two.URL + "/a/train.csv] {", `"rows": 3`, "[2 data=" + two.URL + "/b/train.csv] {", `"rows": 5`} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("sweep output lacks %q:\n%s", want, stdout.String())
+		}
+	}
 	o, _, _ = ts.options(t, example(t, "typed"), "alpha=1", "data="+files.URL+"/missing.csv")
 	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestUserAsMLflow: mlflow.user is getpass.getuser()'s answer, as MLflow
+// records it: LOGNAME, USER, LNAME, USERNAME, then the account.
+func TestUserAsMLflow(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"USER=u", "LOGNAME=l"}, "l"},
+		{[]string{"USER=u", "USERNAME=n"}, "u"},
+		{[]string{"LNAME=ln", "USERNAME=n"}, "ln"},
+		{[]string{"USERNAME=n"}, "n"},
+	} {
+		r := &runner{getenv: getenvOf(tc.env)}
+		if got := r.user(); got != tc.want {
+			t.Errorf("%v: user %q, want %q", tc.env, got, tc.want)
+		}
+	}
+	if got := (&runner{getenv: getenvOf(nil)}).user(); got == "" || got == "unknown" {
+		t.Errorf("without variables: %q, want the account's name", got)
 	}
 }

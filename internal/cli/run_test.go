@@ -116,7 +116,7 @@ func TestRunCommand(t *testing.T) {
 	}{
 		{[]string{"run", typed, "-P", "alpha"}, "use -P name=value"},
 		{[]string{"run", typed, "-P", "alpha=1", "-P", "alpha=2"}, `repeated parameter: "alpha"`},
-		{[]string{"run", typed, "-P", "alpha=x"}, "expected a float"},
+		{[]string{"run", typed, "-P", "alpha=x"}, "Expected float for parameter alpha but got x"},
 		{[]string{"run", typed, "-P", "alpha=1", "--experiment-id", "0", "--experiment-name", "e"}, "only one of"},
 		{[]string{"run", typed, "-P", "alpha=1", "--tracking-uri", "file:///tmp/mlruns"}, "file store is not supported"},
 		{[]string{"run", typed, "-P", "alpha=1", "-b", "databricks"}, `backend "databricks" is not supported`},

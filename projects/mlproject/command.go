@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -28,6 +28,9 @@ type ResolveOptions struct {
 	Fetch func(ctx context.Context, uri, dir string) (string, error)
 	// StorageDir receives fetched path parameters, in param_<position>/
 	// as MLflow lays them out.
+	// Each Resolve that fetches something makes a new directory in it
+	// (MLflow's tempfile.mkdtemp(dir=storage_dir)), so several invocations
+	// sharing one storage directory never overwrite each other's files.
 	StorageDir string
 }
 
@@ -35,9 +38,16 @@ type ResolveOptions struct {
 // runs, and what is logged on the run.
 type Invocation struct {
 	EntryPoint string
-	Params     []KV // declared parameters in declaration order, final values
-	Extra      []KV // user parameters the entry point does not declare, in the user's order
-	Command    string
+	// Params are the declared parameters in declaration order with the
+	// values MLflow logs on the run: the user's value or the default, path
+	// parameters as given (MLflow logs "the actual path, not the
+	// downloaded local path").
+	Params []KV
+	// Values are Params as the command gets them: path parameters local
+	// and absolute (fetched ones in the storage directory).
+	Values  []KV
+	Extra   []KV // user parameters the entry point does not declare, in the user's order
+	Command string
 }
 
 // AllParams is Params then Extra: what MLflow logs on the run.
@@ -92,15 +102,17 @@ func (e *EntryPoint) Resolve(ctx context.Context, dir string, user []KV, o Resol
 		}
 		inv.Params = append(inv.Params, KV{p.Name, v})
 	}
+	inv.Values = append([]KV(nil), inv.Params...)
+	storage := &storageDir{parent: o.StorageDir}
 	for i, p := range e.Parameters {
 		if p.Type != TypePath {
 			continue
 		}
-		v, err := resolvePath(ctx, p, inv.Params[i].Value, i, dir, o)
+		v, err := resolvePath(ctx, p, inv.Params[i].Value, i, dir, o, storage)
 		if err != nil {
 			return nil, err
 		}
-		inv.Params[i].Value = v
+		inv.Values[i].Value = v
 	}
 	for _, kv := range user {
 		if _, declared := e.Parameter(kv.Key); !declared {
@@ -108,7 +120,7 @@ func (e *EntryPoint) Resolve(ctx context.Context, dir string, user []KV, o Resol
 		}
 	}
 	values := map[string]string{}
-	for _, kv := range inv.Params {
+	for _, kv := range inv.Values {
 		values[kv.Key] = Quote(kv.Value)
 	}
 	cmd, err := Format(e.Command, values)
@@ -124,18 +136,27 @@ func (e *EntryPoint) Resolve(ctx context.Context, dir string, user []KV, o Resol
 	return inv, nil
 }
 
+// What Python's float() and int() accept (after stripping blanks): the
+// script reading the value is most likely Python, so a value passes
+// exactly when Python would take it ("1_000", "Infinity" yes; "0x1p3",
+// "1__0" no).
+var (
+	pyFloat = regexp.MustCompile(`^[+-]?(?:(?:(?:[0-9](?:_?[0-9])*)?\.[0-9](?:_?[0-9])*|[0-9](?:_?[0-9])*\.?)(?:[eE][+-]?[0-9](?:_?[0-9])*)?|(?i:inf|infinity|nan))$`)
+	pyInt   = regexp.MustCompile(`^[+-]?[0-9](?:_?[0-9])*$`)
+)
+
 // checkValue validates a value against its declared type. MLflow checks
 // only uri and path; mlship also refuses floats and ints that would make
-// the script fail later.
+// the script fail later, in the words MLflow uses for uri.
 func checkValue(p Parameter, v string) error {
 	switch p.Type {
 	case TypeFloat:
-		if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil && !isRangeErr(err) {
-			return &ParamError{p.Name, fmt.Sprintf("parameter %s: expected a float but got %q", p.Name, v)}
+		if !pyFloat.MatchString(strings.TrimSpace(v)) {
+			return &ParamError{p.Name, fmt.Sprintf("Expected float for parameter %s but got %s", p.Name, v)}
 		}
 	case TypeInt:
-		if _, ok := new(big.Int).SetString(strings.TrimPrefix(strings.TrimSpace(v), "+"), 10); !ok {
-			return &ParamError{p.Name, fmt.Sprintf("parameter %s: expected an int but got %q", p.Name, v)}
+		if !pyInt.MatchString(strings.TrimSpace(v)) {
+			return &ParamError{p.Name, fmt.Sprintf("Expected int for parameter %s but got %s", p.Name, v)}
 		}
 	case TypeURI:
 		if URIScheme(v) == "" {
@@ -174,7 +195,23 @@ func URIScheme(v string) string {
 
 // resolvePath makes a path parameter absolute (checking that it exists),
 // or fetches a remote one into the storage directory.
-func resolvePath(ctx context.Context, p Parameter, v string, pos int, dir string, o ResolveOptions) (string, error) {
+// storageDir is the directory one Resolve fetches into, made on first use.
+type storageDir struct {
+	parent, dir string
+}
+
+func (s *storageDir) get() (string, error) {
+	if s.dir == "" {
+		d, err := os.MkdirTemp(s.parent, "")
+		if err != nil {
+			return "", err
+		}
+		s.dir = d
+	}
+	return s.dir, nil
+}
+
+func resolvePath(ctx context.Context, p Parameter, v string, pos int, dir string, o ResolveOptions, storage *storageDir) (string, error) {
 	local := v
 	switch s := URIScheme(v); {
 	case s == "file":
@@ -191,8 +228,12 @@ func resolvePath(ctx context.Context, p Parameter, v string, pos int, dir string
 		if o.Fetch == nil {
 			return "", &ParamError{p.Name, fmt.Sprintf("parameter %s: cannot fetch %s (only local paths are supported here)", p.Name, v)}
 		}
-		sub := filepath.Join(o.StorageDir, fmt.Sprintf("param_%d", pos))
-		if err := os.MkdirAll(sub, 0o755); err != nil {
+		base, err := storage.get()
+		if err != nil {
+			return "", fmt.Errorf("parameter %s: storage directory: %w", p.Name, err)
+		}
+		sub := filepath.Join(base, fmt.Sprintf("param_%d", pos))
+		if err := os.Mkdir(sub, 0o755); err != nil {
 			return "", fmt.Errorf("parameter %s: %w", p.Name, err)
 		}
 		got, err := o.Fetch(ctx, v, sub)

@@ -2,6 +2,7 @@ package mlproject
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,18 +160,22 @@ func TestResolve(t *testing.T) {
 	if inv.Command != want {
 		t.Errorf("command\n got %s\nwant %s", inv.Command, want)
 	}
-	wantParams := []KV{{"alpha", "1e-3"}, {"l1_ratio", "0.1"}, {"epochs", "10"}, {"data_file", abs}, {"name", "it's a test"},
+	// Logged as MLflow logs them: the path as given, not resolved.
+	wantParams := []KV{{"alpha", "1e-3"}, {"l1_ratio", "0.1"}, {"epochs", "10"}, {"data_file", "data/train.csv"}, {"name", "it's a test"},
 		{"tracking", "http://127.0.0.1:5000"}, {"flag", "True"}, {"kind", "{raw}"}, {"extra", "$HOME; rm -rf /"}}
 	if !reflect.DeepEqual(inv.AllParams(), wantParams) {
 		t.Errorf("params\n got %v\nwant %v", inv.AllParams(), wantParams)
 	}
+	if inv.Values[3] != (KV{"data_file", abs}) || inv.Values[0] != inv.Params[0] {
+		t.Errorf("command values %v", inv.Values)
+	}
 	// The working directory wins over the project directory.
 	inv, err = main.Resolve(ctx, dir, []KV{{"data_file", "local.csv"}, {"name", "n"}}, o)
-	if err != nil || inv.Params[3].Value != filepath.Join(wd, "local.csv") {
+	if err != nil || inv.Values[3].Value != filepath.Join(wd, "local.csv") || inv.Params[3].Value != "local.csv" {
 		t.Errorf("relative to the working directory: %v %v", inv, err)
 	}
 	inv, err = main.Resolve(ctx, dir, []KV{{"data_file", "file://" + abs}, {"name", "n"}}, o)
-	if err != nil || inv.Params[3].Value != abs {
+	if err != nil || inv.Values[3].Value != abs {
 		t.Errorf("file URI: %v %v", inv, err)
 	}
 
@@ -180,8 +185,9 @@ func TestResolve(t *testing.T) {
 		want string
 	}{
 		{"missing", nil, "No value given for missing parameters: 'data_file', 'name'"},
-		{"float", []KV{{"data_file", abs}, {"name", "n"}, {"alpha", "abc"}}, `parameter alpha: expected a float but got "abc"`},
-		{"int", []KV{{"data_file", abs}, {"name", "n"}, {"epochs", "1.5"}}, `parameter epochs: expected an int but got "1.5"`},
+		{"float", []KV{{"data_file", abs}, {"name", "n"}, {"alpha", "abc"}}, "Expected float for parameter alpha but got abc"},
+		{"hex float", []KV{{"data_file", abs}, {"name", "n"}, {"alpha", "0x1p3"}}, "Expected float for parameter alpha but got 0x1p3"},
+		{"int", []KV{{"data_file", abs}, {"name", "n"}, {"epochs", "1.5"}}, "Expected int for parameter epochs but got 1.5"},
 		{"uri", []KV{{"data_file", abs}, {"name", "n"}, {"tracking", "/just/a/path"}}, "Expected URI for parameter tracking but got /just/a/path"},
 		{"path", []KV{{"data_file", "nope.csv"}, {"name", "n"}}, "Got value nope.csv for parameter data_file, but no such file or directory was found."},
 		{"remote path", []KV{{"data_file", "s3://b/k"}, {"name", "n"}}, "cannot fetch s3://b/k"},
@@ -197,12 +203,12 @@ func TestResolve(t *testing.T) {
 	}
 
 	// Big ints and float edge cases are values Python accepts too.
-	for _, v := range []string{"123456789012345678901234567890", "-3", "+4"} {
+	for _, v := range []string{"123456789012345678901234567890", "-3", "+4", "1_000", " 7 "} {
 		if _, err := main.Resolve(ctx, dir, []KV{{"data_file", abs}, {"name", "n"}, {"epochs", v}}, o); err != nil {
 			t.Errorf("int %s: %v", v, err)
 		}
 	}
-	for _, v := range []string{"1e400", "inf", "-0", " 2.5 ", "NaN"} {
+	for _, v := range []string{"1e400", "inf", "-0", " 2.5 ", "NaN", "1_000.5", "-Infinity", ".5", "5.", "1.e5"} {
 		if _, err := main.Resolve(ctx, dir, []KV{{"data_file", abs}, {"name", "n"}, {"alpha", v}}, o); err != nil {
 			t.Errorf("float %s: %v", v, err)
 		}
@@ -301,6 +307,42 @@ func TestURIScheme(t *testing.T) {
 	} {
 		if got := URIScheme(in); got != want {
 			t.Errorf("URIScheme(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNumbersAsPython: float and int parameters pass exactly when
+// Python's float() and int() accept them (checked against python3).
+func TestNumbersAsPython(t *testing.T) {
+	values := []string{"1", "-1", "+1", "1.5", ".5", "5.", "1e5", "1E-5", "1.e5", ".5e+3", "1_000", "1_000.000_1", "1__0", "_1", "1_",
+		"1_.5", "1._5", "0x10", "0x1p3", "0o7", "0b1", "07", "1e", "e5", ".", "", " ", " 3 ", "\t4\n", "inf", "-Infinity", "+nan", "NaN",
+		"infinit", "nanx", "1e400", "1,5", "1 5", "١", "+-1", "--1", "1e5.5", "12345678901234567890123"}
+	script := `import json, sys
+def ok(f, v):
+    try:
+        f(v)
+        return True
+    except ValueError:
+        return False
+vs = json.loads(sys.argv[1])
+print(json.dumps([[ok(float, v), ok(int, v)] for v in vs]))`
+	in, _ := json.Marshal(values)
+	out, err := exec.Command("python3", "-c", script, string(in)).Output()
+	if err != nil {
+		t.Skipf("python3: %v", err) // the table below still runs in TestResolve
+	}
+	var want [][2]bool
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range values {
+		gotF := checkValue(Parameter{Name: "x", Type: TypeFloat}, v) == nil
+		gotI := checkValue(Parameter{Name: "x", Type: TypeInt}, v) == nil
+		if strings.ContainsFunc(v, func(r rune) bool { return r > 127 }) {
+			continue // Python takes any Unicode digit; mlship ASCII only
+		}
+		if gotF != want[i][0] || gotI != want[i][1] {
+			t.Errorf("%q: float ok %v int ok %v; Python: float %v int %v", v, gotF, gotI, want[i][0], want[i][1])
 		}
 	}
 }

@@ -31,7 +31,7 @@ entry_points:
 	// Output:
 	// python train.py --alpha 0.5 --label 'first run' --note 'it'"'"'s'
 	// [{alpha 0.5} {label first run} {note it's}]
-	// parameter alpha: expected a float but got "high"
+	// Expected float for parameter alpha but got high
 }
 
 func ExampleSplit() {

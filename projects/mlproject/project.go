@@ -418,23 +418,6 @@ func parseParameter(name string, n *yaml.Node) (Parameter, error) {
 	return p, nil
 }
 
-// pyStr renders a YAML scalar as Python's str() renders what PyYAML
-// loaded: PyYAML follows YAML 1.1, so plain yes/no/on/off are booleans as
-// well as true/false, and booleans print as True/False. Everything else
-// keeps its text.
-func pyStr(v *yaml.Node) string {
-	if v.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 || v.Tag == "!!str" && v.Style&yaml.TaggedStyle != 0 {
-		return v.Value
-	}
-	switch v.Value {
-	case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON":
-		return "True"
-	case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF":
-		return "False"
-	}
-	return v.Value
-}
-
 // EntryPoint returns the named entry point, or MLflow's convention for
 // a script name: `.py` runs with python, `.sh` with bash. The script must
 // exist in the project.
