@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,8 +44,8 @@ const (
 	TagRunName      = "mlflow.runName"
 	TagParentRunID  = "mlflow.parentRunId"
 	TagDockerImage  = "mlflow.docker.image.uri"
-	tagLegacyRepo   = "mlflow.gitRepoURL"    // still written by MLflow
-	tagLegacyBranch = "mlflow.gitBranchName" // still written by MLflow
+	tagLegacyRepo   = "mlflow.gitRepoURL"    // MLflow 1.x wrote it too; 2.x and later do not
+	tagLegacyBranch = "mlflow.gitBranchName" // MLflow 1.x wrote it too; 2.x and later do not
 	TagSweep        = "mlship.sweep.params"  // swept parameter names, on a sweep's parent
 	TagSweepMetric  = "mlship.sweep.metric"  // the summary metric, on a sweep's parent
 )
@@ -275,10 +276,15 @@ func (r *runner) user() string {
 	if r.o.User != "" {
 		return r.o.User
 	}
-	for _, k := range []string{"USER", "LOGNAME"} {
+	// MLflow's _get_user is getpass.getuser(): these variables in this
+	// order, then the account's name.
+	for _, k := range []string{"LOGNAME", "USER", "LNAME", "USERNAME"} {
 		if u := r.getenv(k); u != "" {
 			return u
 		}
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
 	}
 	return "unknown"
 }
