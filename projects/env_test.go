@@ -96,13 +96,23 @@ func TestEnvManagerErrors(t *testing.T) {
 		{"virtualenv without a spec", "typed", "virtualenv", "", "names no environment file", nil},
 		{"unknown manager", "typed", "pip", "", "--env-manager must be", nil},
 		{"docker without docker", "docker", "", empty, "needs a Docker engine: the docker CLI is not on PATH", nil},
+		{"docker env to copy unset", "docker", "", "unset HOME", "expects the HOME, MODE environment variables to be set on the machine running the project, but HOME was not set", nil},
 		{"docker with a manager", "docker", "virtualenv", "", "run in their image", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, _, _ := ts.options(t, example(t, tc.project), "alpha=1")
 			o.ExperimentID = id
 			o.EnvManager = tc.manager
-			if tc.path != "" {
+			switch {
+			case tc.path == "unset HOME":
+				var env []string
+				for _, kv := range o.Environ {
+					if !strings.HasPrefix(kv, "HOME=") {
+						env = append(env, kv)
+					}
+				}
+				o.Environ, o.Getenv = env, getenvOf(env)
+			case tc.path != "":
 				env := append(testEnviron(), "PATH="+tc.path)
 				o.Environ, o.Getenv = env, getenvOf(env)
 			}

@@ -482,6 +482,9 @@ func (r *runner) checkBackend(ctx context.Context, p *mlproject.Project, manager
 	if manager != EnvDocker || r.backend == BackendKubernetes {
 		return nil
 	}
+	if err := r.checkDockerEnvironment(p.Docker); err != nil {
+		return err
+	}
 	docker := r.lookPath("docker")
 	if docker == "" {
 		return fmt.Errorf("docker_env project %s needs a Docker engine: the docker CLI is not on PATH (mlship does not start one)", p.Name)
@@ -493,6 +496,28 @@ func (r *runner) checkBackend(ctx context.Context, p *mlproject.Project, manager
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker_env project %s needs a Docker engine, and none answers (mlship does not start one): %s",
 			p.Name, strings.TrimSpace(lastLine(string(out), err)))
+	}
+	return nil
+}
+
+// checkDockerEnvironment refuses, as MLflow does (but before the run
+// exists), a docker_env environment entry copying a variable the caller
+// does not have: docker would silently leave it out.
+func (r *runner) checkDockerEnvironment(d *mlproject.DockerEnv) error {
+	set := map[string]bool{}
+	for _, kv := range r.o.Environ {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	var names []string
+	for _, e := range d.Environment {
+		names = append(names, e.Name)
+	}
+	for _, e := range d.Environment {
+		if e.Copy && !set[e.Name] {
+			return fmt.Errorf("This project expects the %s environment variables to be set on the machine running the project, but %s was not set. Please ensure all expected environment variables are set",
+				strings.Join(names, ", "), e.Name)
+		}
 	}
 	return nil
 }
