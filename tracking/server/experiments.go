@@ -76,6 +76,9 @@ func (s *Server) createExperiment(c echo.Context) error {
 		return err
 	}
 	loc := r.str("artifact_location")
+	if err := checkArtifactLocation(loc); err != nil {
+		return err
+	}
 	if strings.HasPrefix(strings.ToLower(loc), "runs:") {
 		return invalidParam("Artifact location cannot be a runs:/ URI. Given: '%s'", loc)
 	}
