@@ -348,11 +348,28 @@ func (c *converter) resolve(s *scope, ref string) (*value, error) {
 		if err != nil || idx < 0 {
 			return nil, fmt.Errorf("signature %q: bad tensor name %q in function %q", c.sig, ref, s.fnName())
 		}
-		// Every op translated here has a single output argument, so the
-		// index within it is the output's index.
-		return c.output(s, n, idx)
+		return c.output(s, n, outputIndex(n.GetOp(), parts[1], idx))
 	}
 	return nil, fmt.Errorf("signature %q: bad tensor name %q in function %q", c.sig, ref, s.fnName())
+}
+
+// multiOutputArgs lists, for translated ops with several output
+// arguments, their names in order (each one tensor). Inside a function a
+// tensor is "node:arg:i"; for every other op translated here all outputs
+// are one list argument and i is the output's index.
+var multiOutputArgs = map[string][]string{
+	"FusedBatchNorm":   {"y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"},
+	"FusedBatchNormV2": {"y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"},
+	"FusedBatchNormV3": {"y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2", "reserve_space_3"},
+}
+
+func outputIndex(op, arg string, i int) int {
+	for j, a := range multiOutputArgs[op] {
+		if a == arg {
+			return j + i
+		}
+	}
+	return i
 }
 
 func isCall(op string) bool { return op == "PartitionedCall" || op == "StatefulPartitionedCall" }

@@ -170,3 +170,25 @@ func TestCompactConstants(t *testing.T) {
 		t.Error("an overflowing shape was accepted")
 	}
 }
+
+// TestOutputArgNames: inside a function, "bn:batch_mean:0" is the batch
+// mean (a training output, refused), not y.
+func TestOutputArgNames(t *testing.T) {
+	fn := &tfpb.FunctionDef{
+		Signature: &tfpb.OpDef{Name: "f",
+			InputArg:  []*tfpb.OpDef_ArgDef{{Name: "a", Type: tfpb.DataType_DT_FLOAT}},
+			OutputArg: []*tfpb.OpDef_ArgDef{{Name: "y", Type: tfpb.DataType_DT_FLOAT}, {Name: "m", Type: tfpb.DataType_DT_FLOAT}}},
+		NodeDef: []*tfpb.NodeDef{
+			constF("g", []int64{1}, 1), constF("b", []int64{1}, 0), constF("mu", []int64{1}, 0), constF("v", []int64{1}, 1),
+			nd("bn", "FusedBatchNormV3", []string{"a", "g:output:0", "b:output:0", "mu:output:0", "v:output:0"}, "T", tf32),
+		},
+		Ret: map[string]string{"y": "bn:y:0", "m": "bn:batch_mean:0"},
+	}
+	mg := graphOf([]*tfpb.NodeDef{nd("x", "Placeholder", nil, "dtype", tf32), nd("call", "PartitionedCall", []string{"x"}, "f", attrFunc("f"))}, fn)
+	if _, err := Convert(mg, sigXY("call:0"), nil, Options{}); err != nil {
+		t.Errorf("y: %v", err)
+	}
+	if _, err := Convert(mg, sigXY("call:1"), nil, Options{}); err == nil || !strings.Contains(err.Error(), "has no output 1") {
+		t.Errorf("batch_mean: %v", err)
+	}
+}
