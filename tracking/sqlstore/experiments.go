@@ -280,8 +280,11 @@ func (s *Store) setExperimentStage(ctx context.Context, id, stage string) error 
 		if stage == tracking.StageDeleted && n == 0 {
 			return tracking.Errorf(tracking.InvalidParameterValue, "Cannot delete the default experiment '0'. This is an internally reserved experiment.")
 		}
-		if stage == tracking.StageActive && cur != tracking.StageDeleted {
-			return tracking.Errorf(tracking.InvalidParameterValue, "Cannot restore an active experiment.")
+		// As MLflow's SQL store, which looks the experiment up among the
+		// active ones to delete it and among the deleted ones to restore
+		// it: the other stage is "not found".
+		if cur == stage {
+			return tracking.ExperimentNotFound(id)
 		}
 		now := s.millis()
 		if _, err := tx.ExecContext(ctx, s.rebind("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?"), stage, now, n); err != nil {

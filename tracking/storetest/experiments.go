@@ -142,6 +142,11 @@ func testDeleteRestoreExperiment(t *testing.T, s tracking.Store) {
 		t.Errorf("run of restored experiment is %q", st)
 	}
 	wantErr(t, s.DeleteExperiment(ctx, "31337"), tracking.ResourceDoesNotExist, "31337")
+	// MLflow looks for an active experiment to delete and a deleted one
+	// to restore.
+	wantErr(t, s.RestoreExperiment(ctx, exp), tracking.ResourceDoesNotExist, "No Experiment with id="+exp+" exists")
+	must(t, s.DeleteExperiment(ctx, exp))
+	wantErr(t, s.DeleteExperiment(ctx, exp), tracking.ResourceDoesNotExist, "No Experiment with id="+exp+" exists")
 	if err := s.DeleteExperiment(ctx, "0"); err == nil {
 		// MLflow's stores refuse to delete the Default experiment.
 		t.Error("deleting the Default experiment succeeded")
