@@ -57,6 +57,7 @@ var Env = []EnvVar{
 	{"MLFLOW_HTTP_REQUEST_MAX_RETRIES", "retries of idempotent tracking requests after 429, 503 or a connection failure (default 5)"},
 	{"MLFLOW_HTTP_REQUEST_TIMEOUT", "seconds one tracking request may take (default 120), as in MLflow"},
 	{"LOGNAME", "models log: the user recorded on a created run (then USER, LNAME, USERNAME, the account), as MLflow's getpass.getuser"},
+	{"MLFLOW_TMP_DIR", "run: default of --storage-dir (where http(s) path parameters are downloaded), as in MLflow"},
 	{"KUBE_MLFLOW_TRACKING_URI", "run --backend kubernetes: MLFLOW_TRACKING_URI given to the Job (the cluster's address of the tracking server), as in MLflow"},
 	{"MLFLOW_EXPERIMENT_NAME", "models log: experiment of a new run when --experiment-name/--experiment-id are not given (MLFLOW_EXPERIMENT_ID too; runs list reads MLFLOW_EXPERIMENT_ID)"},
 }

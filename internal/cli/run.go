@@ -55,7 +55,7 @@ func (o *runOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.StringVarP(&o.backend, "backend", "b", projects.BackendLocal, "local or kubernetes")
 	fs.StringVarP(&o.backendConfig, "backend-config", "c", "", "kubernetes: a JSON file or JSON string with kube-job-template-path, repository-uri, kube-context, manifest-path")
 	fs.BoolVar(&o.buildImage, "build-image", false, "docker_env projects: build an image FROM docker_env.image with the project copied in (needs a Docker engine)")
-	fs.StringVar(&o.storageDir, "storage-dir", "", "where path parameters given as http(s) URLs are downloaded (default: a temporary directory)")
+	fs.StringVar(&o.storageDir, "storage-dir", d.env.get("MLFLOW_TMP_DIR"), "where path parameters given as http(s) URLs are downloaded, each run in a new directory of it (env MLFLOW_TMP_DIR; default: a temporary directory, removed afterwards)")
 	fs.StringVar(&o.python, "python", d.env.get("MLSHIP_PYTHON"), "base interpreter for virtualenv/uv environments (env MLSHIP_PYTHON)")
 	fs.StringSliceVar(&o.pipFindLinks, "pip-find-links", nil, "directories of wheels for creating environments offline")
 	fs.BoolVar(&o.systemSitePackages, "env-system-site-packages", false, "let a created virtualenv see the base interpreter's packages")
@@ -132,17 +132,17 @@ func runProject(ctx context.Context, d *deps, o *runOptions, uri string) error {
 }
 
 // parseParamList reads -P name=value flags, refusing a repeated name as
-// MLflow does.
+// MLflow does, in its words.
 func parseParamList(list []string) ([]mlproject.KV, error) {
 	var out []mlproject.KV
 	seen := map[string]bool{}
 	for _, p := range list {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("invalid format for -P parameter %q: use -P name=value", p)
+			return nil, fmt.Errorf("Invalid format for -P parameter: '%s'. Use -P name=value.", p)
 		}
 		if seen[k] {
-			return nil, fmt.Errorf("repeated parameter: %q", k)
+			return nil, fmt.Errorf("Repeated parameter: '%s'", k)
 		}
 		seen[k] = true
 		out = append(out, mlproject.KV{Key: k, Value: v})

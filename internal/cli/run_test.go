@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -109,13 +110,26 @@ func TestRunCommand(t *testing.T) {
 		t.Errorf("mlflow.user %q", v)
 	}
 
+	// MLFLOW_TMP_DIR is --storage-dir's default, as in MLflow: an http(s)
+	// path parameter is downloaded into a new directory of it.
+	files := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(typed, "data"))))
+	defer files.Close()
+	tmp := t.TempDir()
+	if _, stderr, err := runWithEnv(t, projectEnv("MLFLOW_TRACKING_URI", url, "MLFLOW_TMP_DIR", tmp),
+		"run", typed, "-P", "alpha=0.2", "-P", "data="+files.URL+"/train.csv"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if got, _ := filepath.Glob(filepath.Join(tmp, "*", "param_3", "train.csv")); len(got) != 1 {
+		t.Errorf("MLFLOW_TMP_DIR holds %v, want one */param_3/train.csv", got)
+	}
+
 	// Usage errors, each before anything runs.
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"run", typed, "-P", "alpha"}, "use -P name=value"},
-		{[]string{"run", typed, "-P", "alpha=1", "-P", "alpha=2"}, `repeated parameter: "alpha"`},
+		{[]string{"run", typed, "-P", "alpha"}, "Invalid format for -P parameter: 'alpha'. Use -P name=value."},
+		{[]string{"run", typed, "-P", "alpha=1", "-P", "alpha=2"}, "Repeated parameter: 'alpha'"},
 		{[]string{"run", typed, "-P", "alpha=x"}, "Expected float for parameter alpha but got x"},
 		{[]string{"run", typed, "-P", "alpha=1", "--experiment-id", "0", "--experiment-name", "e"}, "only one of"},
 		{[]string{"run", typed, "-P", "alpha=1", "--tracking-uri", "file:///tmp/mlruns"}, "file store is not supported"},

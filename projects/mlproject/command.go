@@ -71,7 +71,7 @@ func (e *EntryPoint) Resolve(ctx context.Context, dir string, user []KV, o Resol
 	given := map[string]string{}
 	for _, kv := range user {
 		if _, dup := given[kv.Key]; dup {
-			return nil, &ParamError{kv.Key, fmt.Sprintf("repeated parameter: %q", kv.Key)}
+			return nil, &ParamError{kv.Key, fmt.Sprintf("Repeated parameter: '%s'", kv.Key)}
 		}
 		if kv.Key == "" {
 			return nil, &ParamError{"", "a parameter has an empty name"}

@@ -191,7 +191,7 @@ func TestResolve(t *testing.T) {
 		{"uri", []KV{{"data_file", abs}, {"name", "n"}, {"tracking", "/just/a/path"}}, "Expected URI for parameter tracking but got /just/a/path"},
 		{"path", []KV{{"data_file", "nope.csv"}, {"name", "n"}}, "Got value nope.csv for parameter data_file, but no such file or directory was found."},
 		{"remote path", []KV{{"data_file", "s3://b/k"}, {"name", "n"}}, "cannot fetch s3://b/k"},
-		{"repeated", []KV{{"name", "a"}, {"name", "b"}}, `repeated parameter: "name"`},
+		{"repeated", []KV{{"name", "a"}, {"name", "b"}}, "Repeated parameter: 'name'"},
 		{"nul", []KV{{"name", "a\x00b"}}, "NUL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
