@@ -107,3 +107,29 @@ func TestSweepInterrupted(t *testing.T) {
 	}
 	waitGone(t, -pgid)
 }
+
+// TestCommandOutputIsLive: output reaches the writers while the command
+// runs, line by line, not when it exits (stdout and stderr alike).
+func TestCommandOutputIsLive(t *testing.T) {
+	release := filepath.Join(t.TempDir(), "release")
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		_, err := command{Shell: "bash", Line: "echo first; echo warn >&2; while [ ! -e " + release + " ]; do sleep 0.05; done; echo last",
+			Dir: t.TempDir(), Env: testEnviron(), Stdout: &out, Stderr: &errOut}.run(context.Background())
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for out.String() != "first\n" || errOut.String() != "warn\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("while running: stdout %q stderr %q", out.String(), errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil || out.String() != "first\nlast\n" {
+		t.Errorf("run: %v, stdout %q", err, out.String())
+	}
+}
