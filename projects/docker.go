@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -56,14 +57,35 @@ func (r *runner) dockerImage(ctx context.Context, j *job) (string, error) {
 	return tag, nil
 }
 
+// dockerTrackingDir is where MLflow mounts a local tracking store in a
+// project's container.
+const dockerTrackingDir = "/mlflow/tmp/mlruns"
+
 // dockerRunArgs is the docker run command line for a docker project, as
 // MLflow composes it: --rm, the docker_env volumes and environment, the
 // run's tracking variables, the image. A tracking server on the loopback
 // interface is only reachable from the container over the host network.
-func (r *runner) dockerRunArgs(j *job, image, _ string, runEnv []string) []string {
+// A local tracking store (sqlite:///) and a local artifact location are
+// mounted, as MLflow mounts them, so the script's logging reaches them.
+func (r *runner) dockerRunArgs(j *job, image, artifactURI string, runEnv []string) []string {
 	args := []string{r.lookPath("docker"), "run", "--rm"}
 	if loopbackURI(r.o.TrackingURI) {
 		args = append(args, "--network", "host")
+	}
+	if db, ok := strings.CutPrefix(r.o.TrackingURI, "sqlite:///"); ok && strings.HasPrefix(db, "/") {
+		// MLflow mounts the database file itself at /mlflow/tmp/mlruns;
+		// mlship mounts its directory, so SQLite's -wal and -shm files
+		// next to it are shared too (mlship holds the store open).
+		args = append(args, "-v", filepath.Dir(db)+":"+dockerTrackingDir)
+		uri := "sqlite:///" + path.Join(dockerTrackingDir, filepath.Base(db))
+		for i, kv := range runEnv {
+			if strings.HasPrefix(kv, "MLFLOW_TRACKING_URI=") {
+				runEnv[i] = "MLFLOW_TRACKING_URI=" + uri
+			}
+		}
+	}
+	if dir := localArtifactDir(artifactURI); dir != "" {
+		args = append(args, "-v", dir+":"+dir)
 	}
 	d := j.proj.Docker
 	for _, v := range d.Volumes {
@@ -80,6 +102,18 @@ func (r *runner) dockerRunArgs(j *job, image, _ string, runEnv []string) []strin
 		args = append(args, "-e", kv)
 	}
 	return append(args, image)
+}
+
+// localArtifactDir is the directory of a local artifact location
+// (/abs/path or file:///abs/path), "" for remote ones.
+func localArtifactDir(uri string) string {
+	if p, ok := strings.CutPrefix(uri, "file://"); ok {
+		uri = p
+	}
+	if !strings.HasPrefix(uri, "/") {
+		return ""
+	}
+	return filepath.Clean(uri)
 }
 
 func loopbackURI(u string) bool {

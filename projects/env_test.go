@@ -176,9 +176,19 @@ func TestDockerRunArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := &job{proj: p}
-	got := shellJoin(r.dockerRunArgs(j, "python:3.11-slim", "", []string{"MLFLOW_RUN_ID=abc"})) + " python train.py"
+	got := shellJoin(r.dockerRunArgs(j, "python:3.11-slim", "mlflow-artifacts:/0/abc/artifacts", []string{"MLFLOW_RUN_ID=abc"})) + " python train.py"
 	want := "docker run --rm --network host -v /tmp/data:/data -e HOME -e MODE=train -e MLFLOW_RUN_ID=abc python:3.11-slim python train.py"
 	if !strings.HasSuffix(got, want[len("docker"):]) {
 		t.Errorf("docker command\n got %s\nwant …%s", got, want[len("docker"):])
+	}
+	// A local store: its directory and the run's artifact directory are
+	// mounted, and the command is told the store's path in the container.
+	r.o.TrackingURI = "sqlite:////srv/track/mlruns.db"
+	got = shellJoin(r.dockerRunArgs(j, "python:3.11-slim", "file:///srv/track/mlruns/0/abc/artifacts",
+		[]string{"MLFLOW_RUN_ID=abc", "MLFLOW_TRACKING_URI=sqlite:////srv/track/mlruns.db"}))
+	want = " run --rm -v /srv/track:/mlflow/tmp/mlruns -v /srv/track/mlruns/0/abc/artifacts:/srv/track/mlruns/0/abc/artifacts" +
+		" -v /tmp/data:/data -e HOME -e MODE=train -e MLFLOW_RUN_ID=abc -e MLFLOW_TRACKING_URI=sqlite:////mlflow/tmp/mlruns/mlruns.db python:3.11-slim"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("docker command with a local store\n got %s\nwant …%s", got, want)
 	}
 }

@@ -421,7 +421,7 @@ func (j *job) runOne(ctx context.Context, inv *mlproject.Invocation, name, paren
 	runEnv := []string{"MLFLOW_RUN_ID=" + id, "MLFLOW_TRACKING_URI=" + j.r.o.TrackingURI, "MLFLOW_EXPERIMENT_ID=" + j.expID}
 	c := command{Shell: "bash", Line: inv.Command, Dir: j.proj.Dir, Stdout: stdout, Stderr: stderr, Grace: j.r.o.Grace}
 	if j.manager == EnvDocker {
-		c.Line = shellJoin(j.r.dockerRunArgs(j, image, inv.Command, runEnv)) + " " + inv.Command
+		c.Line = shellJoin(j.r.dockerRunArgs(j, image, run.Info.ArtifactURI, runEnv)) + " " + inv.Command
 		c.Env = j.r.o.Environ
 	} else {
 		c.Env = mergeEnv(j.r.o.Environ, append(append([]string(nil), j.envVars...), runEnv...))
