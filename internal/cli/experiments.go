@@ -14,7 +14,7 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 	tf := &trackingFlags{}
 	cmd := &cobra.Command{
 		Use:   "experiments",
-		Short: "Create, search, rename, delete and restore experiments on a tracking server (mlflow experiments ...)",
+		Short: "Create, search, rename, delete, restore and export experiments on a tracking server (mlflow experiments ...)",
 	}
 	tf.AddFlags(cmd.PersistentFlags())
 
@@ -128,7 +128,7 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 		})
 	rename.Flags().StringVar(&newName, "new-name", "", "the experiment's new name")
 	_ = rename.MarkFlagRequired("new-name")
-	cmd.AddCommand(create, search, del, restore, rename)
+	cmd.AddCommand(create, search, del, restore, rename, newCmdExperimentsCSV(d, tf))
 	return cmd
 }
 
