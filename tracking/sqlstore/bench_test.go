@@ -101,6 +101,8 @@ func benchSearch(b *testing.B, s *Store) {
 		{"filter/max1000", "metrics.acc > 0.5 and params.model = 'x'", nil, 1000},
 		{"rare-filter/max100", "metrics.acc > 0.999 and params.model = 'x'", nil, 100},
 		{"filter-order-metric/max100", "params.model = 'x'", []string{"metrics.acc DESC"}, 100},
+		{"filter-order-same-metric/max100", "metrics.acc > 0.5 and params.model = 'x'", []string{"metrics.acc DESC"}, 100},
+		{"filter-order-same-metric/max1000", "metrics.acc > 0.5 and params.model = 'x'", []string{"metrics.acc DESC"}, 1000},
 		{"no-filter/max1000", "", nil, 1000},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -348,8 +348,13 @@ func (s *Store) SearchRuns(ctx context.Context, rq tracking.RunQuery) ([]trackin
 	args := append(append(append([]any{}, q.joinArgs...), q.whereArgs...), limit+1, offset)
 
 	var runs []tracking.Run
-	if s.dialect == sqliteDialect && len(order) == 0 && len(filter) > 0 {
-		if runs, err = s.searchNewest(ctx, q, exps, rq.ViewType, limit, offset); err != nil {
+	if s.dialect == sqliteDialect {
+		if len(order) == 0 && len(filter) > 0 {
+			runs, err = s.searchNewest(ctx, q, exps, rq.ViewType, limit, offset)
+		} else if bound, ok := metricOrderBound(filter, order); ok {
+			runs, err = s.searchByMetric(ctx, filter, order, bound, exps, rq.ViewType, limit, offset)
+		}
+		if err != nil {
 			return nil, "", err
 		}
 	}
@@ -383,7 +388,7 @@ func (s *Store) SearchRuns(ctx context.Context, rq tracking.RunQuery) ([]trackin
 // the walk early; they are sorted again below all the same.
 func (s *Store) searchNewest(ctx context.Context, q *query, exps []any, view tracking.ViewType, limit, offset int) ([]tracking.Run, error) {
 	need := offset + limit + 1
-	window := max(1000, 10*need)
+	window := searchWindow(need)
 	cond, viewArgs := viewCond("r0.lifecycle_stage", view)
 	if cond != "" {
 		cond = " AND " + cond
@@ -413,6 +418,141 @@ func (s *Store) searchNewest(ctx context.Context, q *query, exps []any, view tra
 	})
 	return runs, nil
 }
+
+// The fast paths walk a window of this many index entries: ten times the
+// rows a page needs, at least 1000. (Variables so tests can shrink the
+// windows and exercise the fallbacks.)
+var (
+	searchWindowMin    = 1000
+	searchWindowFactor = 10
+)
+
+func searchWindow(need int) int { return max(searchWindowMin, searchWindowFactor*need) }
+
+// metricOrderBound finds, for a search whose first order_by is a metric,
+// a filter clause comparing that same metric with = < <= > or >=. Such a
+// clause excludes runs without the metric and NaN values, so every match
+// has a number to sort by and the page can be read off the metric's
+// (key, value) index in order.
+func metricOrderBound(filter search.Filter, order []search.OrderBy) (search.Comparison, bool) {
+	if len(order) == 0 || order[0].Entity != search.Metric {
+		return search.Comparison{}, false
+	}
+	for _, c := range filter {
+		if c.Entity == search.Metric && c.Key == order[0].Key && c.Numeric {
+			switch c.Op {
+			case "=", "<", "<=", ">", ">=":
+				return c, true
+			}
+		}
+	}
+	return search.Comparison{}, false
+}
+
+// searchByMetric answers, on SQLite, a search ordered by a metric that the
+// filter also bounds (metricOrderBound): it walks a window of that
+// metric's index entries in the order asked, joins each to its run and
+// the other filter terms (CROSS JOIN keeps that loop order), and sorts
+// only what the window yields. The planner would instead start from the
+// most selective filter and sort every match.
+//
+// The answer is exact when the window holds every entry of the range, or
+// when the last row the page needs has a value strictly before the
+// window's last value (so every run that could sort before it, ties
+// included, was in the window). Otherwise runs is nil and the caller runs
+// the planner's query.
+func (s *Store) searchByMetric(ctx context.Context, filter search.Filter, order []search.OrderBy, bound search.Comparison,
+	exps []any, view tracking.ViewType, limit, offset int) ([]tracking.Run, error) {
+	need := offset + limit + 1
+	window := searchWindow(need)
+	asc := order[0].Ascending
+	dir := dirSQL(asc)
+	q := &query{s: s}
+	q.addWhere("r.experiment_id IN ("+placeholders(len(exps))+")", exps)
+	if cond, args := viewCond("r.lifecycle_stage", view); cond != "" {
+		q.addWhere(cond, args)
+	}
+	for _, c := range filter {
+		if err := q.runFilter(c); err != nil {
+			return nil, err
+		}
+	}
+	q.order = append(q.order, "w.wv"+dir)
+	byStart, byID := false, false
+	for _, o := range order[1:] {
+		if err := q.runOrder(o); err != nil {
+			return nil, err
+		}
+		if o.Entity == search.Attribute {
+			byStart = byStart || o.Key == "start_time"
+			byID = byID || o.Key == "run_id"
+		}
+	}
+	if !byStart {
+		q.order = append(q.order, "r.start_time DESC")
+	}
+	if !byID {
+		q.order = append(q.order, "r.run_uuid ASC")
+	}
+	joins := make([]string, len(q.joins))
+	for i, j := range q.joins {
+		if strings.HasPrefix(j, "JOIN ") {
+			j = "CROSS " + j // keep the loop order; LEFT JOINs (order terms) stay
+		}
+		joins[i] = j
+	}
+	rangeSQL := "FROM latest_metrics lm WHERE lm.key = ? AND NOT lm.is_nan AND lm.value " + numericOps[bound.Op] + " ?"
+	rangeArgs := []any{bound.Key, bound.Number}
+	text := "SELECT " + runColumns + ", w.wv FROM (SELECT lm.run_uuid AS wid, lm.value AS wv " + rangeSQL +
+		" ORDER BY lm.value" + dir + " LIMIT ?) w CROSS JOIN runs r ON r.run_uuid = w.wid " + strings.Join(joins, " ") +
+		" WHERE " + strings.Join(q.where, " AND ") + " ORDER BY " + strings.Join(q.order, ", ") + " LIMIT ?"
+	args := append(append([]any{}, rangeArgs...), window)
+	args = append(append(append(args, q.joinArgs...), q.whereArgs...), need)
+
+	var runs []tracking.Run
+	var values []float64
+	err := s.eachRow(ctx, s.read, text, args, func(rows *sql.Rows) error {
+		var v float64
+		ri, err := scanRunInfo(scanPlus{rows, []any{&v}})
+		if err != nil {
+			return err
+		}
+		runs = append(runs, tracking.Run{Info: ri})
+		values = append(values, v)
+		return nil
+	})
+	if err != nil {
+		return nil, dbErr("searching runs", err)
+	}
+	// The window's last value; none when the range is smaller than it.
+	var last float64
+	err = s.read.QueryRowContext(ctx, "SELECT lm.value "+rangeSQL+" ORDER BY lm.value"+dir+" LIMIT 1 OFFSET ?",
+		append(append([]any{}, rangeArgs...), window-1)...).Scan(&last)
+	whole := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !whole {
+		return nil, dbErr("searching runs", err)
+	}
+	switch {
+	case whole:
+	case len(runs) < need:
+		return nil, nil
+	case asc && values[need-1] >= last, !asc && values[need-1] <= last:
+		return nil, nil
+	}
+	if offset >= len(runs) {
+		return []tracking.Run{}, nil
+	}
+	return runs[offset:], nil
+}
+
+// scanPlus scans a row into a destination list and extra destinations
+// after it.
+type scanPlus struct {
+	rows  *sql.Rows
+	extra []any
+}
+
+func (p scanPlus) Scan(dest ...any) error { return p.rows.Scan(append(dest, p.extra...)...) }
 
 func (s *Store) queryRuns(ctx context.Context, text string, args []any) ([]tracking.Run, error) {
 	var runs []tracking.Run

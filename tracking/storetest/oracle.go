@@ -93,4 +93,67 @@ func testSearchRunsOracle(t *testing.T, s tracking.Store) {
 			}
 		}
 	}
+
+	// Ordered by the metric the filter bounds (a store may read such
+	// pages off the metric's index), with ties broken by the next terms.
+	acc := func(r *tracking.Run) float64 { m, _ := latest(r, "acc"); return m.Value }
+	for _, tc := range []struct {
+		filter string
+		order  []string
+		less   func(a, b *tracking.Run) int // <0: a first, 0: tie
+	}{
+		{"metrics.acc > 0.2", []string{"metrics.acc DESC"}, func(a, b *tracking.Run) int { return cmpFloat(acc(b), acc(a)) }},
+		{"metrics.acc <= 0.6 and params.model != 'c'", []string{"metrics.acc ASC"}, func(a, b *tracking.Run) int { return cmpFloat(acc(a), acc(b)) }},
+		{"metrics.acc >= 0.1", []string{"metrics.acc DESC", "attributes.run_name ASC"}, func(a, b *tracking.Run) int {
+			if c := cmpFloat(acc(b), acc(a)); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Info.RunName, b.Info.RunName)
+		}},
+		{"metrics.acc = 0.3", []string{"metrics.acc"}, func(a, b *tracking.Run) int { return 0 }},
+	} {
+		f, err := search.ParseRunFilter(tc.filter)
+		must(t, err)
+		var want []string
+		var matched []*tracking.Run
+		for i := range all {
+			if all[i].Info.LifecycleStage == tracking.StageActive && f.MatchRun(&all[i]) {
+				matched = append(matched, &all[i])
+			}
+		}
+		sort.SliceStable(matched, func(i, j int) bool { return tc.less(matched[i], matched[j]) < 0 }) // all is in default order already
+		for _, r := range matched {
+			want = append(want, r.Info.RunName)
+		}
+		var got []string
+		tok := ""
+		for pages := 0; ; pages++ {
+			if pages > 20 {
+				t.Fatalf("%q: paging does not end", tc.filter)
+			}
+			runs, next, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: tc.filter, OrderBy: tc.order,
+				Page: tracking.Page{MaxResults: 7, PageToken: tok}})
+			must(t, err)
+			for _, r := range runs {
+				got = append(got, r.Info.RunName)
+			}
+			if next == "" {
+				break
+			}
+			tok = next
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%q %q:\n got  %v\n want %v", tc.filter, tc.order, got, want)
+		}
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
