@@ -78,6 +78,10 @@ func TestGitSources(t *testing.T) {
 	ts := newTrackingServer(t)
 	url := "file://" + g.bare
 	tmp := t.TempDir() // TMPDIR of every run: temporary clones go there
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(g.work, link); err != nil {
+		t.Fatal(err)
+	}
 	withTmp := func(o *Options) {
 		env := append(testEnviron(), "TMPDIR="+tmp)
 		o.Environ, o.Getenv = env, getenvOf(env)
@@ -94,6 +98,8 @@ func TestGitSources(t *testing.T) {
 		{"short commit", url + "#proj", g.first[:10], g.first, g.firstLabel, "", url + "#proj", url},
 		{"working copy at a tag", filepath.Join(g.work, "proj"), "v1", g.first, g.firstLabel, "", "file://" + g.work + "#proj", filepath.Join(g.work)},
 		{"working copy in place", filepath.Join(g.work, "proj"), "", g.second, g.secondLabel, "", "file://" + g.work + "#proj", ""},
+		{"working copy through a symlink", filepath.Join(link, "proj"), "", g.second, g.secondLabel, "", "file://" + g.work + "#proj", ""},
+		{"working copy at a tag through a symlink", filepath.Join(link, "proj"), "v1", g.first, g.firstLabel, "", "file://" + g.work + "#proj", g.work},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, stdout, _ := ts.options(t, tc.uri, "alpha=0.5")

@@ -120,15 +120,11 @@ func fetch(ctx context.Context, o fetchOptions) (*Source, error) {
 		if g.path == "" {
 			return nil, errors.New("--version needs git, which is not on PATH")
 		}
-		top, err := g.run(ctx, dir, "rev-parse", "--show-toplevel")
+		top, rel, err := repoPlace(ctx, g, dir)
 		if err != nil {
 			return nil, fmt.Errorf("--version is only supported for git projects: %s is not in a git repository", dir)
 		}
-		rel, err := filepath.Rel(top, dir)
-		if err != nil {
-			return nil, err
-		}
-		if rel != "." {
+		if rel != "" {
 			sub = filepath.Join(rel, sub)
 		}
 		src, err := clone(ctx, g, top, o.Version, sub, o.TempDir)
@@ -168,7 +164,7 @@ func localSource(ctx context.Context, g git, dir, sub string) (*Source, error) {
 	if g.path == "" {
 		return src, nil
 	}
-	top, err := g.run(ctx, pdir, "rev-parse", "--show-toplevel")
+	top, rel, err := repoPlace(ctx, g, pdir)
 	if err != nil {
 		return src, nil // not a git repository
 	}
@@ -179,10 +175,23 @@ func localSource(ctx context.Context, g git, dir, sub string) (*Source, error) {
 		src.RepoURL = u
 	}
 	src.Name = "file://" + top
-	if rel, err := filepath.Rel(top, pdir); err == nil && rel != "." {
-		src.Name += "#" + filepath.ToSlash(rel)
+	if rel != "" {
+		src.Name += "#" + rel
 	}
 	return src, nil
+}
+
+// repoPlace is the root of the git repository holding dir and dir's path
+// in it ("" at the root). Git says both, so a dir reached through a
+// symbolic link (whose root git reports resolved) still gets its path in
+// the repository rather than a "../.." one.
+func repoPlace(ctx context.Context, g git, dir string) (top, rel string, err error) {
+	out, err := g.run(ctx, dir, "rev-parse", "--show-toplevel", "--show-prefix")
+	if err != nil {
+		return "", "", err
+	}
+	top, rel, _ = strings.Cut(out, "\n")
+	return top, strings.TrimSuffix(strings.TrimSpace(rel), "/"), nil
 }
 
 // clone checks out version (a branch, tag or commit; "" is the remote's
@@ -242,6 +251,9 @@ func clone(ctx context.Context, g git, url, version, sub, tempDir string) (_ *So
 		return nil, err
 	}
 	src := &Source{Dir: filepath.Join(dir, sub), Commit: commit, RepoURL: url, cleanup: cleanup}
+	if src.Dir != dir && !strings.HasPrefix(src.Dir, dir+string(filepath.Separator)) {
+		return nil, fmt.Errorf("project subdirectory %s leaves the clone of %s", sub, url)
+	}
 	if st, err := os.Stat(src.Dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("project subdirectory %s not found in %s at %s", sub, url, commit[:min(len(commit), 12)])
 	}
