@@ -36,6 +36,11 @@ type serverOptions struct {
 	accessLog            bool
 	shutdownTimeout      time.Duration
 	workers              int // accepted for compatibility
+	// Accepted for compatibility and ignored: they tune MLflow's Python
+	// process model (gunicorn, waitress, uvicorn, Flask's debug mode) or
+	// name the directory prometheus_flask_exporter shares between workers.
+	exposePrometheus, gunicornOpts, waitressOpts, uvicornOpts string
+	dev                                                       bool
 }
 
 // serverBackendStoreURI is `mlflow server`'s default store since MLflow 3.x
@@ -75,6 +80,11 @@ func (o *serverOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVarP(&o.workers, "workers", "w", 0, "accepted for MLflow compatibility; mlship serves every request from one process")
+	fs.StringVar(&o.exposePrometheus, "expose-prometheus", "", "accepted for MLflow compatibility: mlship always serves Prometheus metrics on /metrics and needs no directory")
+	fs.StringVar(&o.gunicornOpts, "gunicorn-opts", "", "accepted for MLflow compatibility and ignored (mlship has no gunicorn)")
+	fs.StringVar(&o.waitressOpts, "waitress-opts", "", "accepted for MLflow compatibility and ignored (mlship has no waitress)")
+	fs.StringVar(&o.uvicornOpts, "uvicorn-opts", "", "accepted for MLflow compatibility and ignored (mlship has no uvicorn)")
+	fs.BoolVar(&o.dev, "dev", false, "accepted for MLflow compatibility and ignored")
 }
 
 // NewCmdServer is `mlship server`, MLflow's tracking server.
@@ -119,6 +129,14 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 	log := d.logger()
 	if o.workers > 1 {
 		log.Info("--workers ignored: mlship serves every request from one process")
+	}
+	for flag, v := range map[string]string{"--gunicorn-opts": o.gunicornOpts, "--waitress-opts": o.waitressOpts, "--uvicorn-opts": o.uvicornOpts} {
+		if v != "" {
+			log.Info(flag+" ignored: mlship serves HTTP itself", "value", v)
+		}
+	}
+	if o.exposePrometheus != "" {
+		log.Info("--expose-prometheus: metrics are served on /metrics; the directory is not used", "dir", o.exposePrometheus)
 	}
 	root := o.defaultArtifactRoot
 	if root == "" {

@@ -194,3 +194,20 @@ func TestServerCommandStaticPrefixRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestServerCommandAcceptsMLflowFlags: flags of `mlflow server` that tune
+// its Python process model or its metrics directory are accepted, so
+// scripts written for MLflow start mlship unchanged; /metrics is served
+// regardless.
+func TestServerCommandAcceptsMLflowFlags(t *testing.T) {
+	s := startTrackingServer(t, "--expose-prometheus", t.TempDir(), "--gunicorn-opts", "--timeout 120",
+		"--waitress-opts", "--threads=4", "--uvicorn-opts", "--loop asyncio", "--dev", "--workers", "4")
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(b), "mlship_tracking_requests_total") {
+		t.Fatalf("/metrics: %d %.200s", resp.StatusCode, b)
+	}
+}
