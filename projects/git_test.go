@@ -124,6 +124,17 @@ func TestGitSources(t *testing.T) {
 			}
 		})
 	}
+	// A repository whose only remote is not called origin: its URL.
+	runGit(t, g.work, "remote", "add", "upstream", "https://example.com/org/repo.git")
+	o, _, _ := ts.options(t, filepath.Join(g.work, "proj"), "alpha=0.5")
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags := ts.run(t, res.RunID).tags; tags[TagGitRepoURL] != "https://example.com/org/repo.git" {
+		t.Errorf("upstream remote: %v", tags)
+	}
+	runGit(t, g.work, "remote", "remove", "upstream")
 	// The working copy was not touched: still at the second commit, clean.
 	if head := runGit(t, g.work, "rev-parse", "HEAD"); head != g.second {
 		t.Errorf("working copy moved to %s", head)

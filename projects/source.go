@@ -133,7 +133,7 @@ func fetch(ctx context.Context, o fetchOptions) (*Source, error) {
 		}
 		// The clone's origin is the local path; the user's repository may
 		// know its real remote.
-		if u, err := g.run(ctx, top, "remote", "get-url", "origin"); err == nil && u != "" {
+		if u := remoteURL(ctx, g, top); u != "" {
 			src.RepoURL = u
 		}
 		src.Name = "file://" + top
@@ -171,14 +171,28 @@ func localSource(ctx context.Context, g git, dir, sub string) (*Source, error) {
 	if c, err := g.run(ctx, pdir, "rev-parse", "HEAD"); err == nil {
 		src.Commit = c
 	}
-	if u, err := g.run(ctx, pdir, "remote", "get-url", "origin"); err == nil {
-		src.RepoURL = u
-	}
+	src.RepoURL = remoteURL(ctx, g, pdir)
 	src.Name = "file://" + top
 	if rel != "" {
 		src.Name += "#" + rel
 	}
 	return src, nil
+}
+
+// remoteURL is the URL of the repository's origin remote, else of its
+// first remote (MLflow takes the first remote GitPython lists), "" when it
+// has none.
+func remoteURL(ctx context.Context, g git, dir string) string {
+	if u, err := g.run(ctx, dir, "remote", "get-url", "origin"); err == nil {
+		return u
+	}
+	out, err := g.run(ctx, dir, "remote")
+	if err != nil || out == "" {
+		return ""
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	u, _ := g.run(ctx, dir, "remote", "get-url", strings.TrimSpace(first))
+	return u
 }
 
 // repoPlace is the root of the git repository holding dir and dir's path
