@@ -53,6 +53,11 @@ type Options struct {
 	// (/api/2.0/...) and /metrics stay at the root. A UI handler must be
 	// told the same prefix (ui.Options.BasePath).
 	StaticPrefix string
+	// ArtifactsOnly serves the artifact proxy without tracking, as `mlflow
+	// server --artifacts-only`: the server needs no store (New takes nil),
+	// and every tracking endpoint, /get-artifact included, answers MLflow's
+	// 503. Set no UI with it.
+	ArtifactsOnly bool
 	// AccessLog logs one line per request.
 	AccessLog bool
 	// ShutdownTimeout bounds the drain of in-flight requests when Serve's
@@ -80,7 +85,7 @@ type Server struct {
 
 // New returns a server over store. It starts nothing: use Handler or Serve.
 func New(store tracking.Store, opts Options) (*Server, error) {
-	if store == nil {
+	if store == nil && !opts.ArtifactsOnly {
 		return nil, errors.New("tracking server: no store")
 	}
 	if opts.ServeArtifacts && opts.ArtifactsDestination == nil {
@@ -184,12 +189,12 @@ func (s *Server) routes() *echo.Echo {
 	e.HEAD(prefix+"/health", health)
 	e.GET(prefix+"/version", func(c echo.Context) error { return c.String(http.StatusOK, s.opts.Version) })
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
-	e.GET(prefix+"/get-artifact", s.getArtifact)
+	e.GET(prefix+"/get-artifact", s.tracking(s.getArtifact))
 
 	known := map[string]bool{} // API paths, to tell a wrong method from an unknown path
 	rpc := func(method, path string, h echo.HandlerFunc) {
 		for _, p := range s.apiPrefixes {
-			e.Add(method, p+"/mlflow"+path, h)
+			e.Add(method, p+"/mlflow"+path, s.tracking(h))
 			known[p+"/mlflow"+path] = true
 		}
 	}
@@ -250,6 +255,19 @@ func (s *Server) routes() *echo.Echo {
 		e.Any(prefix+"/*", ui)
 	}
 	return e
+}
+
+// tracking wraps a handler that needs the store: with ArtifactsOnly it
+// answers MLflow's 503 instead (_disable_if_artifacts_only), before reading
+// the request.
+func (s *Server) tracking(h echo.HandlerFunc) echo.HandlerFunc {
+	if !s.opts.ArtifactsOnly {
+		return h
+	}
+	return func(c echo.Context) error {
+		return c.String(http.StatusServiceUnavailable, "Endpoint: "+c.Path()+" disabled due to the mlflow server running in "+
+			"`--artifacts-only` mode. To enable tracking server functionality, run `mlflow server` without `--artifacts-only`")
+	}
 }
 
 // handleError writes MLflow's {"error_code", "message"} envelope with the
