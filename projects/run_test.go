@@ -104,7 +104,7 @@ func TestValidationLeavesNoRun(t *testing.T) {
 		{"missing", "main", nil, "No value given for missing parameters: 'alpha'"},
 		{"path", "main", []string{"alpha=1", "data=nope.csv"}, "Got value nope.csv for parameter data, but no such file or directory was found."},
 		{"uri", "report", []string{"output=/no/scheme"}, "Expected URI for parameter output but got /no/scheme"},
-		{"entry point", "nope", nil, "could not find nope among entry points [main, report]"},
+		{"entry point", "nope", nil, "Could not find nope among entry points ['main', 'report'] or interpret nope as a runnable script. Supported script file extensions: ['.py', '.sh']"},
 		{"script", "missing.py", nil, "no such script"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

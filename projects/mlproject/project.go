@@ -433,12 +433,13 @@ func (p *Project) EntryPoint(name string) (*EntryPoint, error) {
 	case ".sh":
 		interp = "bash"
 	default:
+		// MLflow's words, with its Python list reprs.
 		names := make([]string, 0, len(p.EntryPoints))
 		for n := range p.EntryPoints {
-			names = append(names, n)
+			names = append(names, "'"+n+"'")
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("could not find %s among entry points [%s] or interpret %s as a runnable script; supported script file extensions: .py, .sh",
+		return nil, fmt.Errorf("Could not find %s among entry points [%s] or interpret %s as a runnable script. Supported script file extensions: ['.py', '.sh']",
 			name, strings.Join(names, ", "), name)
 	}
 	rel, err := relFile(name)
