@@ -59,6 +59,14 @@ func startWorker(ctx context.Context, id int, spec *spec, timeout time.Duration,
 	if err != nil {
 		return nil, err
 	}
+	// Bigger pipes: fewer hand-offs per batch (see pipeBytes). StdinPipe
+	// left the worker's end in cmd.Stdin; StdoutPipe returns our end.
+	if f, ok := cmd.Stdin.(*os.File); ok {
+		growPipe(f)
+	}
+	if f, ok := out.(*os.File); ok {
+		growPipe(f)
+	}
 	w := &worker{id: id, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 64<<10), tail: newTail(8 << 10),
 		done: make(chan struct{}), log: log.With("worker", id)}
 	stderr, err := cmd.StderrPipe()

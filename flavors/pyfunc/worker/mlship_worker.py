@@ -53,10 +53,12 @@ def read_exact(f, n):
     return buf
 
 
-def read_frame(f):
+def read_frame(f, timing=None):
     head = f.read(HEADER.size)
     if not head:
         raise EOFError
+    if timing is not None and timing.on:
+        timing.wait_end = timing.clock()
     if len(head) < HEADER.size:
         head += read_exact(f, HEADER.size - len(head))
     magic, kind, length = HEADER.unpack(head)
@@ -314,13 +316,19 @@ def load_python_model(model_dir, conf, model_config):
 
 def decode_input(meta, payload, off, np, pd):
     cols = []
+    starts = []
     for c in meta["columns"]:
         bufs = []
+        starts.append(_align(off))
         for n in c["buffers"]:
             off = _align(off)
             bufs.append(memoryview(payload)[off:off + n])
             off += n
         cols.append((c, bufs))
+    if meta["form"] != "tensor":
+        frame = block_frame(meta, starts, payload, np, pd)
+        if frame is not None:
+            return frame
     values = []
     for c, bufs in cols:
         values.append((c["name"], column_values(c, bufs, np)))
@@ -343,6 +351,54 @@ def decode_input(meta, payload, off, np, pd):
 
 
 _index_cache = {}
+
+
+def frame_labels(names, pd):
+    """The frame's column Index, cached: building one costs more than the
+    rest of a 1-row frame."""
+    if names and all(n.isdigit() and n == str(i) for i, n in enumerate(names)):
+        names = list(range(len(names)))  # pandas' labels for a table without column names
+    key = tuple(names)
+    idx = _index_cache.get(key)
+    if idx is None:
+        idx = _index_cache[key] = pd.Index(names)
+        if len(_index_cache) > 64:
+            _index_cache.clear()
+    return idx
+
+
+def block_frame(meta, starts, payload, np, pd):
+    """A DataFrame over the payload itself when every column is a plain
+    number column of one dtype (no nulls) and the columns lie back to back
+    in the frame, as mlship sends them: the k columns of n values are then
+    one (k, n) array, which is exactly pandas' own block layout. The frame
+    is built without copying, and the model's DataFrame.to_numpy() (what
+    scikit-learn calls) is a view of it too, where a frame built column by
+    column is copied into a block first: that copy cost about as much as
+    predict itself for a LogisticRegression. Returns None when the columns
+    do not qualify."""
+    cols = meta["columns"]
+    rows = int(meta["rows"])
+    if not cols or rows <= 0:
+        return None
+    dtype = cols[0].get("dtype")
+    if cols[0].get("kind") != "num" or not dtype:
+        return None
+    size = np.dtype(dtype).itemsize
+    width = rows * size
+    for i, c in enumerate(cols):
+        if (c.get("kind") != "num" or c.get("dtype") != dtype or c.get("validity") or c.get("bare")
+                or list(c.get("shape") or ()) != [rows] or list(c.get("buffers") or ()) != [width]
+                or starts[i] != starts[0] + i * width):
+            return None
+    if starts[0] % size or starts[0] + len(cols) * width > len(payload):
+        return None
+    block = np.frombuffer(payload, dtype=dtype, count=len(cols) * rows, offset=starts[0]).reshape(len(cols), rows)
+    idx = frame_labels([c["name"] for c in cols], pd)
+    try:
+        return pd.DataFrame(block.T, columns=idx, index=pd.RangeIndex(rows), copy=False)
+    except (TypeError, ValueError):
+        return None
 
 
 def make_frame(names, arrays, rows, np, pd):
@@ -558,22 +614,62 @@ def main():
     write_frame(out_fd, READY, {"protocol": PROTOCOL, "pid": os.getpid(), "python": sys.version.split()[0],
                                 "loaded_by": model.how, "load_seconds": round(time.time() - started, 3),
                                 "numpy": np.__version__, "pandas": pd.__version__})
+    timing = Timing(os.environ.get("MLSHIP_WORKER_TIMING"))
+    clock = timing.clock
     while True:
+        t0 = clock()
         try:
-            kind, meta, payload, off = read_frame(proto_in)
+            kind, meta, payload, off = read_frame(proto_in, timing)
         except EOFError:
+            timing.close()
             return
         if kind != PREDICT:
             write_frame(out_fd, ERROR, {"error_code": "INTERNAL_ERROR", "message": "unexpected frame kind %d" % kind})
             continue
+        t1 = clock()
         try:
             data = decode_input(meta, payload, off, np, pd)
+            t2 = clock()
             pred = model.predict(data, meta.get("params"))
+            t3 = clock()
             out, bufs = encode_output(pred, np, pd)
         except Exception as e:  # noqa: BLE001  reported to the client
             write_frame(out_fd, ERROR, error_meta(e))
             continue
+        t4 = clock()
         write_frame(out_fd, RESULT, out, bufs)
+        if timing.on:
+            timing.add(meta.get("rows", 0), len(payload), t0, t1, t2, t3, t4, clock())
+
+
+class Timing:
+    """Per-request phase times, for profiling without py-spy: with
+    MLSHIP_WORKER_TIMING=PATH each worker appends one line per request to
+    PATH.<pid>: rows, payload bytes, then seconds waiting for the request,
+    reading its payload, building the model input, predict, encoding the
+    output and writing it. Wall-clock seconds, or the process's CPU
+    seconds with MLSHIP_WORKER_TIMING_CPU=1 (steadier on a shared machine:
+    time spent preempted does not count). Off, it costs nothing but the
+    clock reads."""
+
+    def __init__(self, path):
+        self.f = None
+        if path:
+            try:
+                self.f = open("%s.%d" % (path, os.getpid()), "a")
+            except OSError as e:
+                print("MLSHIP_WORKER_TIMING: %s" % e, file=sys.stderr)
+        self.on = self.f is not None
+        self.wait_end = 0.0
+        self.clock = time.process_time if os.environ.get("MLSHIP_WORKER_TIMING_CPU") else time.perf_counter
+
+    def add(self, rows, nbytes, t0, t1, t2, t3, t4, t5):
+        w = self.wait_end - t0
+        self.f.write("%d %d %.6f %.6f %.6f %.6f %.6f %.6f\n" % (rows, nbytes, w, t1 - self.wait_end, t2 - t1, t3 - t2, t4 - t3, t5 - t4))
+
+    def close(self):
+        if self.f:
+            self.f.close()
 
 
 if __name__ == "__main__":
