@@ -22,10 +22,14 @@ func TestAutoBatchRows(t *testing.T) {
 		want int
 	}{
 		{"no signature", nil, 10000},
-		{"iris tensor", schema(`[{"name": "input", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]`), 10000},
+		{"iris tensor", schema(`[{"name": "input", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]`), 4 << 20 / 16},
 		{"256-float tensor", schema(`[{"name": "input", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 256]}}]`), 4096},
 		{"image", schema(`[{"name": "x", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3, 224, 224]}}]`), 256},
-		{"4 doubles", schema(`[{"name": "a", "type": "double"}, {"name": "b", "type": "double"}, {"name": "c", "type": "double"}, {"name": "d", "type": "double"}]`), 10000},
+		{"4 doubles", schema(`[{"name": "a", "type": "double"}, {"name": "b", "type": "double"}, {"name": "c", "type": "double"}, {"name": "d", "type": "double"}]`), 4 << 20 / 32},
+		{"one byte", schema(`[{"name": "x", "type": "tensor", "tensor-spec": {"dtype": "uint8", "shape": [-1]}}]`), 1 << 20},
+		{"4 strings", schema(`[{"name": "a", "type": "string"}, {"name": "b", "type": "string"}, {"name": "c", "type": "string"}, {"name": "d", "type": "string"}]`), 4 << 20 / 128},
+		{"variable-length tensor", schema(`[{"name": "x", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, -1]}}]`), 10000},
+		{"array column", schema(`[{"name": "a", "type": "array", "items": {"type": "double"}}]`), 10000},
 		{"wide table", schema(wideTable(2000)), 4 << 20 / (2000 * 8)},
 	} {
 		if got := autoBatchRows(c.in); got != c.want {

@@ -99,7 +99,10 @@ func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) erro
 		}
 		defer pf.Close()
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.opts.BatchRows)}, r.mem)
+	// Parallel decodes a batch's columns at once, one goroutine each: the
+	// reader is a single goroutine ahead of the scoring workers, and for a
+	// cheap model reading is as much of the CPU as scoring.
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.opts.BatchRows), Parallel: true}, r.mem)
 	if err != nil {
 		return fmt.Errorf("reading the Parquet schema: %w", err)
 	}

@@ -59,23 +59,39 @@ func (s Summary) badSkipped() int64 {
 // to 2 × --parallelism batches, their outputs, the runtime's activations
 // and the Go heap's headroom, that took a 2-core run past 500 MiB
 // (docs/performance.md); 4 MiB batches keep it near 400 MiB at the same
-// CPU cost per row, while narrow rows (iris: 16 bytes) keep 10,000-row
-// batches, whose per-call overhead is already small.
+// CPU cost per row. Narrow rows get as many rows as fit in those bytes:
+// a model call has a fixed cost (a python_function worker's round trip,
+// pandas and scikit-learn's input checks: about 1 ms), which at the old
+// cap of 10,000 rows of 4 doubles (32 bytes) was most of the cost of a
+// cheap model such as a LogisticRegression; 131,072-row batches of the
+// same rows cost a fifth as many calls per row and no more memory than a
+// wide model's batches. maxAutoRows only bounds the rows of
+// single-column inputs narrower than 4 bytes, whose outputs (at least
+// 8 bytes a row) would otherwise outweigh them.
 const (
 	batchBytes  = 4 << 20
 	minAutoRows = 256
-	maxAutoRows = 10000
+	maxAutoRows = 1 << 20
+	// unknownWidthRows is the batch size when no signature gives the
+	// row width: rows might be wide.
+	unknownWidthRows = 10000
 )
 
 // autoBatchRows sizes batches by the signature's row width (8 bytes a
-// column, 32 a string, a tensor's element count × element size); without
-// a signature it is maxAutoRows.
+// column, 32 a string, a tensor's element count × element size). Rows
+// whose width the signature does not bound — no signature, arrays,
+// objects, maps, tensors with a variable inner dimension — keep batches
+// of unknownWidthRows, as before batches grew with narrow rows.
 func autoBatchRows(in *mlmodel.Schema) int {
 	width := int64(0)
+	variable := in == nil
 	if in != nil {
 		for _, c := range in.Columns {
 			switch c.Type.Kind {
-			case mlmodel.String, mlmodel.Binary, mlmodel.Array, mlmodel.Object, mlmodel.Map, mlmodel.AnyType:
+			case mlmodel.Array, mlmodel.Object, mlmodel.Map, mlmodel.AnyType:
+				variable = true
+				width += 32
+			case mlmodel.String, mlmodel.Binary:
 				width += 32
 			default:
 				width += 8
@@ -86,6 +102,8 @@ func autoBatchRows(in *mlmodel.Schema) int {
 			for _, d := range t.Shape[min(1, len(t.Shape)):] {
 				if d > 0 {
 					n *= d
+				} else {
+					variable = true
 				}
 			}
 			size := int64(8)
@@ -103,9 +121,13 @@ func autoBatchRows(in *mlmodel.Schema) int {
 		}
 	}
 	if width <= 0 {
-		return maxAutoRows
+		return unknownWidthRows
 	}
-	return int(min(max(batchBytes/width, minAutoRows), maxAutoRows))
+	hi := int64(maxAutoRows)
+	if variable {
+		hi = unknownWidthRows
+	}
+	return int(min(max(batchBytes/width, minAutoRows), hi))
 }
 
 // runner is one run's shared state.
