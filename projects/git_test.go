@@ -151,9 +151,9 @@ func TestGitSources(t *testing.T) {
 	for _, tc := range []struct{ uri, version, want string }{
 		{url + "#nope", "", "project subdirectory nope not found"},
 		{url + "#../x", "", "'.' is not allowed"},
-		{url + "#proj", "v9", "version v9"},
+		{url + "#proj", "v9", "Unable to checkout version 'v9' of git repo " + url + " - please ensure that the version exists in the repo."},
 		{"file://" + filepath.Join(t.TempDir(), "missing.git"), "", "cloning"},
-		{t.TempDir(), "v1", "--version is only supported for git projects"},
+		{t.TempDir(), "v1", "Setting a version is only supported for Git project URIs"},
 	} {
 		o, _, _ := ts.options(t, tc.uri, "alpha=1")
 		o.Version = tc.version

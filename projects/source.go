@@ -122,7 +122,7 @@ func fetch(ctx context.Context, o fetchOptions) (*Source, error) {
 		}
 		top, rel, err := repoPlace(ctx, g, dir)
 		if err != nil {
-			return nil, fmt.Errorf("--version is only supported for git projects: %s is not in a git repository", dir)
+			return nil, fmt.Errorf("Setting a version is only supported for Git project URIs (%s is not in a git repository)", dir)
 		}
 		if rel != "" {
 			sub = filepath.Join(rel, sub)
@@ -252,7 +252,7 @@ func clone(ctx context.Context, g git, url, version, sub, tempDir string) (_ *So
 			return nil, fmt.Errorf("cloning %s: %w", url, err)
 		}
 		if _, err := g.run(ctx, dir, "checkout", "-q", ref); err != nil {
-			return nil, fmt.Errorf("version %s of %s: %w", ref, url, err)
+			return nil, fmt.Errorf("Unable to checkout version '%s' of git repo %s - please ensure that the version exists in the repo. Error: %w", ref, url, err)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".gitmodules")); err == nil {

@@ -55,7 +55,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"two envs", "python_env: a.yaml\nconda_env: b.yaml\n", "only one of"},
 		{"docker without name", "docker_env: {image: python:3.11}\n", "must have a name"},
-		{"docker without image", "name: x\ndocker_env: {volumes: [a:b]}\n", "image is required"},
+		{"docker without image", "name: x\ndocker_env: {volumes: [a:b]}\n", "Project configuration (MLproject file) was invalid: Docker environment specified but no image attribute found."},
 		{"docker bad env", "name: x\ndocker_env: {image: i, environment: [[a, b, c]]}\n", "want VAR or [VAR, value]"},
 		{"no command", "entry_points:\n  main:\n    parameters: {a: int}\n", `entry point "main": no command`},
 		{"entry point scalar", "entry_points:\n  main: python x.py\n", "want a mapping"},
@@ -124,8 +124,12 @@ func TestLoadConventions(t *testing.T) {
 	}
 	dir2 := t.TempDir()
 	write(t, dir2, "MLproject", "conda_env: env/conda.yaml\n")
-	if _, err := Load(dir2); err == nil || !strings.Contains(err.Error(), "env/conda.yaml") {
+	if _, err := Load(dir2); err == nil || err.Error() != "Project specified conda environment file "+filepath.Join(dir2, "env", "conda.yaml")+", but no such file was found." {
 		t.Errorf("missing conda file: %v", err)
+	}
+	write(t, dir2, "MLproject", "python_env: py.yaml\n")
+	if _, err := Load(dir2); err == nil || err.Error() != "Project specified python_env file "+filepath.Join(dir2, "py.yaml")+", but no such file was found." {
+		t.Errorf("missing python_env file: %v", err)
 	}
 }
 

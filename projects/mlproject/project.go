@@ -179,13 +179,22 @@ func Load(dir string) (*Project, error) {
 	}
 	p.Dir, p.File = abs, name
 	if p.EnvFile != "" {
-		if _, err := os.Stat(filepath.Join(abs, filepath.FromSlash(p.EnvFile))); err != nil {
-			return nil, fmt.Errorf("%s: %s environment file %s: %w", name, p.EnvType, p.EnvFile, err)
+		if f := filepath.Join(abs, filepath.FromSlash(p.EnvFile)); !exists(f) {
+			// MLflow's words.
+			if p.EnvType == EnvConda {
+				return nil, fmt.Errorf("Project specified conda environment file %s, but no such file was found.", f)
+			}
+			return nil, fmt.Errorf("Project specified python_env file %s, but no such file was found.", f)
 		}
 	} else if p.EnvType == EnvPython {
 		p.EnvType, p.EnvFile = defaultEnv(abs)
 	}
 	return p, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // findFile returns the name of the MLproject file in dir, matched
@@ -301,7 +310,7 @@ func parseDocker(n *yaml.Node) (*DockerEnv, error) {
 		return nil, fmt.Errorf("docker_env: %w", err)
 	}
 	if strings.TrimSpace(raw.Image) == "" {
-		return nil, errors.New("docker_env: image is required")
+		return nil, errors.New("Project configuration (MLproject file) was invalid: Docker environment specified but no image attribute found.")
 	}
 	d := &DockerEnv{Image: raw.Image, Volumes: raw.Volumes}
 	for _, e := range raw.Environment {
