@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ type serverOptions struct {
 	authHTPasswd         string
 	noUI                 bool
 	staticPrefix         string
+	artifactsOnly        bool
 	accessLog            bool
 	shutdownTimeout      time.Duration
 	workers              int // accepted for compatibility
@@ -75,6 +77,7 @@ func (o *serverOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.StringVar(&o.authHTPasswd, "auth-htpasswd", d.env.get("MLSHIP_AUTH_HTPASSWD"),
 		"require HTTP basic auth (all routes but /health) with the users of this Apache htpasswd file; bcrypt entries only, `htpasswd -B` (env MLSHIP_AUTH_HTPASSWD)")
 	fs.BoolVar(&o.noUI, "no-ui", false, "serve the REST API only, without the web UI at /")
+	fs.BoolVar(&o.artifactsOnly, "artifacts-only", false, "serve only the artifact proxy, with no backend store: tracking endpoints answer 503 (as mlflow server --artifacts-only)")
 	fs.StringVar(&o.staticPrefix, "static-prefix", d.env.get("MLFLOW_STATIC_PREFIX"),
 		"serve the UI, its /ajax-api, /health, /version and /get-artifact under this path (e.g. /mlflow), for a reverse proxy; the REST API stays at /api (env MLFLOW_STATIC_PREFIX)")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request")
@@ -110,6 +113,46 @@ func NewCmdServer(d *deps) *cobra.Command {
 	return cmd
 }
 
+// runArtifactsOnly is `mlship server --artifacts-only`: the artifact proxy
+// over --artifacts-destination, without a store, for deployments that keep
+// artifact traffic off the tracking server.
+func runArtifactsOnly(ctx context.Context, d *deps, o *serverOptions) error {
+	if o.backendStoreURI != serverBackendStoreURI {
+		shown := o.backendStoreURI
+		if u, err := url.Parse(shown); err == nil {
+			shown = u.Redacted()
+		}
+		return fmt.Errorf("You are starting a tracking server in `--artifacts-only` mode and have provided a value for "+
+			"`--backend_store_uri`: '%s'. A tracking server in `--artifacts-only` mode cannot have a value set for "+
+			"`--backend_store_uri` to properly proxy access to the artifact storage location.", shown)
+	}
+	dest, err := artifacts.Open(ctx, o.artifactsDestination, artifacts.Options{AWSConfig: artifacts.LoadAWSConfig(d.env.get("MLFLOW_S3_ENDPOINT_URL"))})
+	if err != nil {
+		return fmt.Errorf("--artifacts-destination: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := server.New(nil, server.Options{
+		ArtifactsOnly: true, ServeArtifacts: o.serveArtifacts, ArtifactsDestination: dest,
+		Registry: reg, Version: Version(), AuthHTPasswd: o.authHTPasswd, ShutdownTimeout: o.shutdownTimeout,
+		AccessLog: o.accessLog, StaticPrefix: o.staticPrefix, Logger: d.logger(),
+	})
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, srv, o)
+}
+
+func listenAndServe(ctx context.Context, srv *server.Server, o *serverOptions) error {
+	addr := net.JoinHostPort(strings.Trim(o.host, "[]"), strconv.Itoa(o.port))
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return srv.Serve(ctx, ln)
+}
+
 func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 	if o.noServeArtifacts {
 		o.serveArtifacts = false
@@ -137,6 +180,9 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 	}
 	if o.exposePrometheus != "" {
 		log.Info("--expose-prometheus: metrics are served on /metrics; the directory is not used", "dir", o.exposePrometheus)
+	}
+	if o.artifactsOnly {
+		return runArtifactsOnly(ctx, d, o)
 	}
 	root := o.defaultArtifactRoot
 	if root == "" {
@@ -182,11 +228,5 @@ func runServer(ctx context.Context, d *deps, o *serverOptions) error {
 	if err != nil {
 		return err
 	}
-	addr := net.JoinHostPort(strings.Trim(o.host, "[]"), strconv.Itoa(o.port))
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
-	}
-	return srv.Serve(ctx, ln)
+	return listenAndServe(ctx, srv, o)
 }

@@ -211,3 +211,51 @@ func TestServerCommandAcceptsMLflowFlags(t *testing.T) {
 		t.Fatalf("/metrics: %d %.200s", resp.StatusCode, b)
 	}
 }
+
+// TestServerCommandArtifactsOnly: --artifacts-only serves the proxy with
+// no store (no database file appears) and refuses a backend store URI with
+// MLflow's message, its password hidden.
+func TestServerCommandArtifactsOnly(t *testing.T) {
+	dir := t.TempDir()
+	cmd := New(io.Discard, io.Discard, func(string) string { return "" })
+	cmd.SetArgs([]string{"server", "--artifacts-only", "--port", strconv.Itoa(testenv.FreePort(t)),
+		"--backend-store-uri", "postgresql://u:secret@127.0.0.1:1/db"})
+	err := cmd.ExecuteContext(context.Background())
+	want := "You are starting a tracking server in `--artifacts-only` mode and have provided a value for `--backend_store_uri`: " +
+		"'postgresql://u:xxxxx@127.0.0.1:1/db'. A tracking server in `--artifacts-only` mode cannot have a value set for " +
+		"`--backend_store_uri` to properly proxy access to the artifact storage location."
+	if err == nil || err.Error() != want {
+		t.Errorf("--artifacts-only with a store: %v", err)
+	}
+
+	t.Chdir(dir) // the default store, sqlite:///mlflow.db, must not be created
+	port := testenv.FreePort(t)
+	cmd = New(io.Discard, io.Discard, func(string) string { return "" })
+	cmd.SetArgs([]string{"server", "--artifacts-only", "--port", strconv.Itoa(port), "--artifacts-destination", filepath.Join(dir, "art")})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	waitHTTP(t, base+"/health", done)
+	req, _ := http.NewRequest("PUT", base+"/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt", strings.NewReader("A"))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("upload: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := http.Get(base + "/api/2.0/mlflow/experiments/get?experiment_id=0"); err != nil || resp.StatusCode != 503 {
+		t.Errorf("tracking endpoint: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server stopped with %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mlflow.db")); !os.IsNotExist(err) {
+		t.Errorf("artifacts-only server created mlflow.db: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "art", "0", "r", "artifacts", "a.txt")); err != nil || string(b) != "A" {
+		t.Errorf("uploaded file: %q %v", b, err)
+	}
+}
