@@ -192,3 +192,41 @@ func TestDockerRunArgs(t *testing.T) {
 		t.Errorf("docker command with a local store\n got %s\nwant …%s", got, want)
 	}
 }
+
+// TestCondaProjectInVirtualenv: a conda_env project runs with
+// --env-manager virtualenv in a virtualenv of the conda file's Python (as
+// MLflow's _PythonEnv.from_conda_yaml), recorded as virtualenv.
+func TestCondaProjectInVirtualenv(t *testing.T) {
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import venv, ensurepip").CombinedOutput(); err != nil {
+		testenv.Missing(t, "/usr/bin/python3 -m venv needs ensurepip (apt-get install python3-venv): "+strings.TrimSpace(string(out)))
+	}
+	ver, err := exec.Command("/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTrackingServer(t)
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"MLproject":      "name: c\nconda_env: env/conda.yaml\nentry_points:\n  main:\n    command: \"python -c 'import sys; print(sys.prefix)'\"\n",
+		"env/conda.yaml": "name: c\ndependencies:\n  - python=" + strings.TrimSpace(string(ver)) + "\n  - pip\n  - pip: []\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, stdout, _ := ts.options(t, dir)
+	o.EnvManager = pyenv.Virtualenv
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prefix := strings.TrimSpace(stdout.String()); !strings.HasPrefix(prefix, filepath.Join(o.CacheDir, "envs")+string(filepath.Separator)) {
+		t.Errorf("ran in %q, want a virtualenv under %s", prefix, o.CacheDir)
+	}
+	if r := ts.run(t, res.RunID); r.tags[TagEnv] != "virtualenv" || r.Info.Status != tracking.StatusFinished {
+		t.Errorf("run %v %s", r.tags, r.Info.Status)
+	}
+}
