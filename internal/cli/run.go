@@ -120,6 +120,10 @@ func runProject(ctx context.Context, d *deps, o *runOptions, uri string) error {
 		Environ: environList(d), Getenv: d.env.get,
 		Stdout: d.stdout, Stderr: d.stderr, Logger: log,
 	})
+	if res != nil && res.RunID != "" && err != nil && errors.Is(err, context.Canceled) {
+		// Main prints nothing for an interrupted command: say how the run ended.
+		fmt.Fprintf(d.stderr, "mlship: run %s %s in experiment %s (interrupted)\n", res.RunID, res.Status, res.ExperimentID)
+	}
 	if res != nil && res.RunID != "" && err == nil {
 		switch {
 		case res.Manifest != "":

@@ -281,7 +281,7 @@ echo "not reached"
 	if got, err := os.ReadFile(pidFile + ".sig"); err != nil || strings.TrimSpace(string(got)) != want {
 		t.Errorf("the command's shell trapped %q (%v), want %s", got, err, want)
 	}
-	if strings.Contains(stdout.String(), "not reached") || !strings.Contains(stderr.String(), "KILLED") {
+	if strings.Contains(stdout.String(), "not reached") || !strings.Contains(stderr.String(), "mlship: run "+r.Info.RunID+" KILLED in experiment "+r.Info.ExperimentID+" (interrupted)") {
 		t.Errorf("stdout %s\nstderr %s", stdout.String(), stderr.String())
 	}
 	// No process of the group survives (orphans are reaped by init, so
