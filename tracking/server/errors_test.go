@@ -87,6 +87,12 @@ func TestValidationErrors(t *testing.T) {
 			400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'metrics[0].value'." + docs},
 		{"log-batch param without key", "POST", "runs/log-batch", "", `{"run_id": "` + run + `", "params": [{"value": "1"}]}`,
 			400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'params[0].key'." + docs},
+		{"log-batch metric value not a number", "POST", "runs/log-batch", "", `{"run_id": "` + run + `", "metrics": [{"key": "a", "value": 1, "timestamp": 1}, {"key": "b", "value": "abc", "timestamp": 1}]}`,
+			400, "INVALID_PARAMETER_VALUE", "Invalid value abc for parameter 'metrics[1].value' supplied. Hint: Value was of type 'str'." + docs},
+		{"log-batch metric step not an integer", "POST", "runs/log-batch", "", `{"run_id": "` + run + `", "metrics": [{"key": "a", "value": 1, "timestamp": 1, "step": "x"}]}`,
+			400, "INVALID_PARAMETER_VALUE", "Invalid value x for parameter 'metrics[0].step' supplied. Hint: Value was of type 'str'." + docs},
+		{"log-batch param value a number", "POST", "runs/log-batch", "", `{"run_id": "` + run + `", "params": [{"key": "p", "value": 5}]}`,
+			400, "INVALID_PARAMETER_VALUE", "Invalid value 5 for parameter 'params[0].value' supplied. Hint: Value was of type 'int'." + docs},
 		{"log-batch metrics not a list", "POST", "runs/log-batch", "", `{"run_id": "` + run + `", "metrics": {"key": "a"}}`,
 			400, "INVALID_PARAMETER_VALUE", "Invalid value {'key': 'a'} for parameter 'metrics' supplied. Hint: Value was of type 'dict'." + docs},
 		{"log-batch over 1 MB", "POST", "runs/log-batch", "", big,
@@ -123,4 +129,6 @@ func TestValidationErrors(t *testing.T) {
 	// The type-check case above logged its metric, with the strings read as
 	// numbers.
 	e.ok(e.get("/api/2.0/mlflow/metrics/get-history?run_id="+run+"&metric_key=m"), `{"metrics": [{"key": "m", "value": 1000.0, "timestamp": 12, "step": 2}]}`)
+	// The refused log-batch calls logged nothing, not even their good items.
+	e.ok(e.get("/api/2.0/mlflow/metrics/get-history?run_id="+run+"&metric_key=a"), `{}`)
 }

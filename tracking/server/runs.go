@@ -315,6 +315,9 @@ func (s *Server) logBatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := badBatchItem(r); err != nil {
+		return err
+	}
 	items := r.objects("metrics")
 	metrics := make([]tracking.Metric, len(items))
 	for i, m := range items {
@@ -335,6 +338,32 @@ func (s *Server) logBatch(c echo.Context) error {
 		return err
 	}
 	return writeJSON(c, empty)
+}
+
+// badBatchItem refuses a log-batch whose metrics, params or tags hold an
+// item that does not parse (a value that is not a number, a step that is
+// not an integer, a param value that is not a string), naming the first
+// such field. MLflow's handler swallows the parse error and logs whatever
+// protobuf had filled in before it (the bad field zero, later fields and
+// lists dropped, depending on the JSON's key order); refusing the batch
+// whole keeps a client from losing values without being told.
+func badBatchItem(r *request) error {
+	for _, f := range logBatchSpec.fields {
+		if f.kind != kMessages || !r.bad[f.name] {
+			continue
+		}
+		items, _ := r.raw[f.name].([]any)
+		for i, item := range items {
+			m, _ := item.(map[string]any)
+			for _, sf := range f.sub {
+				if v, ok := m[sf.name]; ok && !parses(sf, v) {
+					return invalidParam("Invalid value %s for parameter '%s[%d].%s' supplied. Hint: Value was of type '%s'.%s",
+						pyStr(v), f.name, i, sf.name, pyType(v), apiDocsHint)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // logModelHistoryTag is the run tag MLflow appends each logged model to.
