@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/mlship/mlship/internal/jsonarrow"
 	"github.com/mlship/mlship/internal/jsonscan"
@@ -83,15 +88,19 @@ func (d *Decoder) DecodeCSVRecords(header []string, records [][]string) (*Reques
 	defer t.Release()
 	for j, name := range header {
 		c := d.columnFor(name, j)
+		if fc := d.floatCells(c, len(cells[j])); fc != nil {
+			c.Release()
+			t.add(name, fc)
+			for i, v := range cells[j] {
+				if err := cellErr(name, i, fc.add(v)); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
 		t.add(name, c)
 		textCol := wantsText(c)
-		fast := floatColumn(c)
 		for i, v := range cells[j] {
-			if fast != nil && plainDecimal(v) {
-				fast.n++
-				_ = fast.sink.Num(jsonscan.Num{Raw: unsafe.Slice(unsafe.StringData(v), len(v))})
-				continue
-			}
 			if err := cellErr(name, i, csvCell(c, v, textCol)); err != nil {
 				return nil, err
 			}
@@ -132,65 +141,233 @@ func wantsText(c column) bool {
 	return jsonarrow.TakesText(s)
 }
 
-// floatColumn returns c when it is a signature's double or float column,
-// whose cells can take CSV's plain decimals as they are (see
-// plainDecimal), and nil otherwise.
-func floatColumn(c column) *scalarColumn {
+// floatCells returns a column that decodes CSV cells straight into
+// doubles (or floats) when c is a signature's double or float column, and
+// nil otherwise. Plain decimal cells, nearly all of a numeric CSV, are
+// parsed in place (parseDecimal); any other cell goes csvCell's way. For a
+// LogisticRegression scored from CSV, csvCell's way (a missing-value
+// lookup, isCSVNumber, rewriting the cell as a JSON token, a JSON
+// scanner, then strconv.ParseFloat) was 82% of mlship's CPU.
+func (d *Decoder) floatCells(c column, rows int) *csvFloats {
 	sc, ok := c.(*scalarColumn)
 	if !ok {
 		return nil
 	}
-	switch sc.sink.TypeName() {
-	case string(mlmodel.Double), string(mlmodel.Float):
-		return sc
+	f := &csvFloats{name: sc.sink.TypeName(), mem: d.mem(), vals: make([]float64, 0, rows)}
+	switch f.name {
+	case string(mlmodel.Double):
+		f.dt = arrow.PrimitiveTypes.Float64
+	case string(mlmodel.Float):
+		f.dt = arrow.PrimitiveTypes.Float32
+	default:
+		return nil
+	}
+	return f
+}
+
+// csvFloats is a double or float column read from CSV cells: what a
+// scalarColumn of that type builds from the same cells.
+type csvFloats struct {
+	dt    arrow.DataType
+	name  string
+	mem   memory.Allocator
+	vals  []float64
+	valid []bool // nil until the first missing value
+}
+
+// add decodes one cell.
+func (c *csvFloats) add(v string) error {
+	if f, ok := parseDecimal(v); ok {
+		c.vals = append(c.vals, f)
+		if c.valid != nil {
+			c.valid = append(c.valid, true)
+		}
+		return nil
+	}
+	// Anything else (missing-value spellings, inf, long or huge numbers,
+	// text) the general way, through a sink of the column's type.
+	one := &scalarColumn{sink: jsonarrow.NewSink(c.mem, c.dt, c.name)}
+	defer one.Release()
+	if err := csvCell(one, v, false); err != nil {
+		return err
+	}
+	a := one.sink.Build()
+	defer a.Release()
+	return c.take(a)
+}
+
+// take appends the one value of a, as the general way decoded it.
+func (c *csvFloats) take(a arrow.Array) error {
+	if a.Len() != 1 {
+		return fmt.Errorf("internal error: %d values for one CSV cell", a.Len())
+	}
+	if a.IsNull(0) {
+		return c.missing()
+	}
+	switch a := a.(type) {
+	case *array.Float64:
+		c.vals = append(c.vals, a.Value(0))
+	case *array.Float32:
+		c.vals = append(c.vals, float64(a.Value(0)))
+	default:
+		return fmt.Errorf("internal error: a %s column decoded a cell as %s", c.name, a.DataType())
+	}
+	if c.valid != nil {
+		c.valid = append(c.valid, true)
 	}
 	return nil
 }
 
-// plainDecimal reports whether s is a decimal number the float sinks can
-// parse as it is: an optional sign, digits with an optional point (and at
-// least one digit), an optional exponent. That is the common CSV cell, and
-// for it csvCell's way (a missing-value lookup, isCSVNumber, rewriting the
-// cell into a JSON token, a JSON scanner) costs four times the
-// strconv.ParseFloat that both end in: ParseFloat reads "+5", ".5", "5."
-// and "007" as their JSON forms "5", "0.5", "5.0" and "7" (FuzzCSVFloatCells
-// checks the two ways agree). No such cell is one of pandas' missing-value
-// spellings, so nothing else applies to it.
-func plainDecimal(s string) bool {
+func (c *csvFloats) cell(s *jsonscan.Scanner) error {
+	one := &scalarColumn{sink: jsonarrow.NewSink(c.mem, c.dt, c.name)}
+	defer one.Release()
+	if err := one.cell(s); err != nil {
+		return err
+	}
+	a := one.sink.Build()
+	defer a.Release()
+	return c.take(a)
+}
+
+// missing is NaN, as pandas stores a missing float.
+func (c *csvFloats) missing() error {
+	if c.valid == nil {
+		c.valid = make([]bool, len(c.vals), cap(c.vals))
+		for i := range c.valid {
+			c.valid[i] = true
+		}
+	}
+	c.vals = append(c.vals, math.NaN())
+	c.valid = append(c.valid, false)
+	return nil
+}
+
+func (c *csvFloats) rows() int { return len(c.vals) }
+
+func (c *csvFloats) finish(name string) (arrow.Field, arrow.Array, error) {
+	var a arrow.Array
+	if c.dt.ID() == arrow.FLOAT32 {
+		// float32(float64) as the float sink rounds: both come from the
+		// correctly rounded double.
+		f32 := make([]float32, len(c.vals))
+		for i, v := range c.vals {
+			f32[i] = float32(v)
+		}
+		a = jsonarrow.WrapSlice(c.dt, f32, c.valid)
+	} else {
+		a = jsonarrow.WrapSlice(c.dt, c.vals, c.valid)
+	}
+	c.vals, c.valid = nil, nil
+	return arrow.Field{Name: name, Type: a.DataType(), Nullable: true}, a, nil
+}
+
+func (c *csvFloats) Release() {}
+
+// pow10 are the powers of ten a double holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseDecimal parses a plain decimal — an optional sign, digits with an
+// optional point (at least one digit), an optional exponent — as
+// strconv.ParseFloat does, and reports false for anything else. Such a
+// cell is never one of pandas' missing-value spellings, and csvCell
+// would read it through its JSON form with ParseFloat: the same value
+// ("+5", ".5", "5." and "007" are "5", "0.5", "5.0" and "7").
+//
+// The value is exact when the digits make an integer below 2^53 and the
+// power of ten is at most 22 either way (both are doubles exactly, and
+// one IEEE multiplication or division rounds correctly, Clinger's fast
+// path): that covers decimals of up to 15-16 significant digits. Longer
+// or huge cells go to strconv.ParseFloat after the same syntax check.
+// FuzzCSVFloatCells compares both ways bit for bit.
+func parseDecimal(s string) (float64, bool) {
 	i := 0
+	neg := false
 	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		neg = s[i] == '-'
 		i++
 	}
-	digits := 0
+	var mant uint64
+	digits, sig, exp := 0, 0, 0
+	exact := true
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		if mant != 0 || s[i] != '0' {
+			if sig < 19 {
+				mant = mant*10 + uint64(s[i]-'0')
+			} else {
+				exact = false
+			}
+			sig++
+		}
 		i++
 		digits++
 	}
 	if i < len(s) && s[i] == '.' {
 		i++
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			if mant != 0 || s[i] != '0' {
+				if sig < 19 {
+					mant = mant*10 + uint64(s[i]-'0')
+				} else {
+					exact = false
+				}
+				sig++
+			}
+			exp--
 			i++
 			digits++
 		}
 	}
 	if digits == 0 {
-		return false
+		return 0, false
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
+		eneg := false
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			eneg = s[i] == '-'
 			i++
 		}
-		e := 0
+		e, edigits := 0, 0
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			if e < 100000 {
+				e = e*10 + int(s[i]-'0')
+			}
 			i++
-			e++
+			edigits++
 		}
-		if e == 0 {
-			return false
+		if edigits == 0 {
+			return 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if i != len(s) {
+		return 0, false
+	}
+	if exact && mant < 1<<53 {
+		f := float64(mant)
+		switch {
+		case mant == 0:
+		case exp == 0:
+		case exp > 0 && exp <= 22:
+			f *= pow10[exp]
+		case exp < 0 && exp >= -22:
+			f /= pow10[-exp]
+		default:
+			exact = false
+		}
+		if exact {
+			if neg {
+				f = -f
+			}
+			return f, true
 		}
 	}
-	return i == len(s)
+	f, _ := strconv.ParseFloat(s, 64) // out of range: ±Inf or 0, as csvCell has it
+	return f, true
 }
 
 // csvCell feeds one CSV field to a column. Fields are fed as JSON-like

@@ -2,7 +2,9 @@ package scoring
 
 import (
 	"math"
+	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -18,13 +20,15 @@ import (
 var csvFloatSeeds = []string{
 	"0", "-0", "+0", "5.885940709131496", "3.6855737308246495", "1e5", "1E-5", "-2.5e+10", ".5", "5.",
 	"-.5", "+.5e1", "007", "-007.250", "1e400", "-1e400", "1e-400", "4.9e-324", "1.7976931348623157e308",
-	"9007199254740993", "123456789012345678901234567890", "0.1000000000000000055511151231257827",
+	"9007199254740993", "9007199254740992", "900719925474099.3", "123456789012345678901234567890",
+	"1e22", "1e23", "3e-22", "3e-23", "0.000000000000000000000000123", "-0.0", "0e999999999", "1e-99999999999",
+	"12345678901234567890e-10", "4.9406564584124654e-324", "2.2250738585072011e-308", "0.1", "0.3", "0.1000000000000000055511151231257827",
 	"", " 1", "1 ", "1_0", "0x1p3", "inf", "-inf", "Infinity", "nan", "NaN", "NA", "null", "True", "false",
 	"1e", "1e+", ".", "-", "+-1", "--1", "1.2.3", "e5", "1,5", "١", "5.e3", ".e3",
 }
 
-// TestPlainDecimal: the cells the fast path takes.
-func TestPlainDecimal(t *testing.T) {
+// TestParseDecimal: the cells the fast path takes, and their values.
+func TestParseDecimal(t *testing.T) {
 	for _, c := range []struct {
 		s    string
 		want bool
@@ -35,31 +39,35 @@ func TestPlainDecimal(t *testing.T) {
 		{"+-1", false}, {" 1", false}, {"1 ", false}, {"inf", false}, {"NaN", false}, {"1_0", false},
 		{"0x10", false}, {"1.2.3", false}, {"True", false},
 	} {
-		if got := plainDecimal(c.s); got != c.want {
-			t.Errorf("plainDecimal(%q) = %v, want %v", c.s, got, c.want)
+		f, ok := parseDecimal(c.s)
+		if ok != c.want {
+			t.Errorf("parseDecimal(%q) ok = %v, want %v", c.s, ok, c.want)
+		}
+		if want, _ := strconv.ParseFloat(c.s, 64); ok && math.Float64bits(f) != math.Float64bits(want) {
+			t.Errorf("parseDecimal(%q) = %v, ParseFloat %v", c.s, f, want)
 		}
 	}
 }
 
 // FuzzCSVFloatCells is a differential test of the fast path against the
-// general one and strconv: for any cell, a double or float column decodes
-// to the same bits (or the same nullness, or an error both ways) whether
-// the cell takes the fast path in DecodeCSVRecords or csvCell's way; and
-// every plain decimal is a CSV number whose JSON token strconv.ParseFloat
-// reads as the same value as the cell itself.
+// general one and strconv: every cell parseDecimal takes is a CSV number,
+// and parseDecimal, strconv.ParseFloat and ParseFloat of its JSON token
+// give the same bits; and for any cell, a double or float column decodes
+// to the same bits (or the same nullness, or an error both ways) in
+// DecodeCSVRecords as through csvCell's way alone.
 func FuzzCSVFloatCells(f *testing.F) {
 	for _, s := range csvFloatSeeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		if plainDecimal(v) {
+		if f, ok := parseDecimal(v); ok {
 			if !isCSVNumber(v) {
 				t.Fatalf("plain decimal %q is not a CSV number", v)
 			}
 			direct, _ := strconv.ParseFloat(v, 64)
 			viaJSON := jsonscan.Num{Raw: numberToken(v)}.Float()
-			if math.Float64bits(direct) != math.Float64bits(viaJSON) {
-				t.Fatalf("%q: ParseFloat %v, through its JSON token %q %v", v, direct, numberToken(v), viaJSON)
+			if math.Float64bits(f) != math.Float64bits(direct) || math.Float64bits(direct) != math.Float64bits(viaJSON) {
+				t.Fatalf("%q: parseDecimal %v, ParseFloat %v, through its JSON token %q %v", v, f, direct, numberToken(v), viaJSON)
 			}
 		}
 		for _, kind := range []mlmodel.Kind{mlmodel.Double, mlmodel.Float} {
@@ -133,4 +141,38 @@ func wantOf(kind mlmodel.Kind, v float64) arrow.Array {
 	b := array.NewFloat64Builder(memory.DefaultAllocator)
 	b.Append(v)
 	return b.NewArray()
+}
+
+// TestParseDecimalRandom: printed doubles of every magnitude and precision
+// (as pandas, Go and numpy write them) parse to ParseFloat's bits.
+func TestParseDecimalRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 300000; n++ {
+		var v float64
+		switch n % 3 {
+		case 0:
+			v = rng.Float64() * 8
+		case 1:
+			v = math.Float64frombits(rng.Uint64())
+		default:
+			v = (rng.Float64() - 0.5) * math.Pow(10, float64(rng.IntN(60)-30))
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		prec := rng.IntN(20) - 1
+		for _, s := range []string{
+			strconv.FormatFloat(v, 'g', -1, 64), strconv.FormatFloat(v, 'e', prec, 64),
+			strconv.FormatFloat(v, 'f', min(prec+3, 30), 64), strconv.FormatFloat(v, 'g', prec, 32),
+		} {
+			if strings.Contains(s, "Inf") {
+				continue // a float32 out of range
+			}
+			f, ok := parseDecimal(s)
+			want, _ := strconv.ParseFloat(s, 64)
+			if !ok || math.Float64bits(f) != math.Float64bits(want) {
+				t.Fatalf("parseDecimal(%q) = %v, %v; ParseFloat %v", s, f, ok, want)
+			}
+		}
+	}
 }
