@@ -27,6 +27,10 @@ const (
 	maxCalls     = 20000
 )
 
+// maxOutputs bounds the outputs of one node (Split's num_split, Unpack's
+// num), which come from attributes rather than from anything allocated.
+const maxOutputs = 1 << 16
+
 // VariableSource supplies the saved values of variables.
 type VariableSource interface {
 	// Variable returns the value saved for the variable node declares: a
@@ -129,7 +133,9 @@ type scope struct {
 	memo   map[string][]*value
 	calls  map[string]*scope
 	active map[string]bool
-	depth  int
+	// ctlOK are control inputs already checked not to change state.
+	ctlOK map[string]bool
+	depth int
 }
 
 type argRef struct {
@@ -141,7 +147,7 @@ func newScope(parent *scope, path string, fn *tfpb.FunctionDef, nodes []*tfpb.No
 	s := &scope{
 		parent: parent, path: path, fn: fn, nodes: make(map[string]*tfpb.NodeDef, len(nodes)),
 		args: map[string]argRef{}, argVal: map[string]*value{}, memo: map[string][]*value{},
-		calls: map[string]*scope{}, active: map[string]bool{},
+		calls: map[string]*scope{}, active: map[string]bool{}, ctlOK: map[string]bool{},
 	}
 	if parent != nil {
 		s.depth = parent.depth + 1
@@ -177,6 +183,10 @@ type converter struct {
 	varDims map[*tfpb.NodeDef][]int64
 	used    map[string]bool
 	calls   int // function calls inlined so far
+	// consts are the Const values decoded so far, by their proto: a
+	// function inlined by many calls decodes its constants once.
+	consts map[*tfpb.TensorProto]*Tensor
+	fill   int64 // what compact constants may still expand to
 }
 
 // Convert translates what the signature's outputs reach in the MetaGraph
@@ -193,6 +203,7 @@ func Convert(mg *tfpb.MetaGraphDef, sig Signature, vars VariableSource, opts Opt
 	c := &converter{
 		sig: sig.Key, lib: map[string]*tfpb.FunctionDef{}, vars: vars, feeds: map[string]*value{},
 		varInit: map[*tfpb.NodeDef]string{}, varDims: map[*tfpb.NodeDef][]int64{}, used: map[string]bool{},
+		consts: map[*tfpb.TensorProto]*Tensor{}, fill: maxTotalFillBytes,
 	}
 	for _, f := range gd.GetLibrary().GetFunction() {
 		c.lib[f.GetSignature().GetName()] = f
@@ -434,8 +445,12 @@ const statefulReason = "it changes a variable, and stateful signatures are not s
 // checkControl checks a control dependency: a state change, directly or
 // through a grouping NoOp or a called function's control outputs, makes
 // the signature stateful.
+//
+// A node found harmless is remembered (s.ctlOK), so chains of control
+// dependencies are walked once, not once per node that waits on them; a
+// harmful one ends the conversion.
 func (c *converter) checkControl(s *scope, name string, seen map[string]bool) error {
-	if seen[name] {
+	if seen[name] || s.ctlOK[name] {
 		return nil
 	}
 	seen[name] = true
@@ -448,8 +463,9 @@ func (c *converter) checkControl(s *scope, name string, seen map[string]bool) er
 		return &UnsupportedError{Signature: c.sig, Op: n.GetOp(), Node: s.nodePath(name), Function: s.fnName(),
 			Reason: statefulReason}
 	case isCall(n.GetOp()):
-		_, err := c.callScope(s, n)
-		return err
+		if _, err := c.callScope(s, n); err != nil {
+			return err
+		}
 	case n.GetOp() == "NoOp" || n.GetOp() == "Identity":
 		for _, in := range n.GetInput() {
 			if ctl, ok := strings.CutPrefix(in, "^"); ok {
@@ -459,6 +475,7 @@ func (c *converter) checkControl(s *scope, name string, seen map[string]bool) er
 			}
 		}
 	}
+	s.ctlOK[name] = true
 	return nil
 }
 
@@ -575,6 +592,20 @@ func (c *converter) variable(node *tfpb.NodeDef) (string, []int64, error) {
 	c.varInit[node] = name
 	c.varDims[node] = append([]int64{}, t.Shape...)
 	return name, c.varDims[node], nil
+}
+
+// constValue decodes a Const node's value (once per proto), within the
+// conversion's budget for compact constants.
+func (c *converter) constValue(tp *tfpb.TensorProto) (*Tensor, error) {
+	if k, ok := c.consts[tp]; ok {
+		return k, nil
+	}
+	k, err := fromTF(tp, &c.fill)
+	if err != nil {
+		return nil, err
+	}
+	c.consts[tp] = k
+	return k, nil
 }
 
 // constant adds an initializer.

@@ -156,17 +156,17 @@ func TestSelfCallingFunctionStops(t *testing.T) {
 // TestCompactConstants: TensorFlow's compact form repeats the last value;
 // an expansion beyond the limit is refused rather than allocated.
 func TestCompactConstants(t *testing.T) {
-	k, err := fromTF(&tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT32, TensorShape: shapeProto(2, 3), IntVal: []int32{7, 9}})
+	k, err := fromTF(&tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT32, TensorShape: shapeProto(2, 3), IntVal: []int32{7, 9}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := k.ints(); fmt.Sprint(v) != "[7 9 9 9 9 9]" {
 		t.Errorf("values %v", v)
 	}
-	if _, err := fromTF(&tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shapeProto(1<<20, 1<<20), FloatVal: []float32{1}}); err == nil {
+	if _, err := fromTF(&tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shapeProto(1<<20, 1<<20), FloatVal: []float32{1}}, nil); err == nil {
 		t.Error("a 4 TiB fill was accepted")
 	}
-	if _, err := fromTF(&tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shapeProto(1<<40, 1<<40), FloatVal: []float32{1}}); err == nil {
+	if _, err := fromTF(&tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shapeProto(1<<40, 1<<40), FloatVal: []float32{1}}, nil); err == nil {
 		t.Error("an overflowing shape was accepted")
 	}
 }

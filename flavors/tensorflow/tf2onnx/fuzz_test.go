@@ -1,10 +1,12 @@
 package tf2onnx
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -40,6 +42,7 @@ func FuzzConvert(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer guard(len(data))()
 		var mg tfpb.MetaGraphDef
 		if proto.Unmarshal(data, &mg) != nil {
 			return
@@ -73,6 +76,23 @@ func FuzzConvert(f *testing.F) {
 			_, _ = Convert(&mg, sig, zeroVars{}, Options{FlattenUnknownRank: true})
 		}
 	})
+}
+
+// fuzzInputLimit is how long one fuzz input may run. Go's fuzzing has no
+// per-input timeout: a slow input would hold a CI run until the test
+// binary's -timeout (10 minutes). Inputs take milliseconds; past the limit
+// guard panics, which ends the worker, and the coordinator writes the
+// input to testdata/fuzz as a failure to reproduce.
+const fuzzInputLimit = 20 * time.Second
+
+// guard starts the clock on one input of n bytes; call the result when the
+// input is done.
+func guard(n int) (done func()) {
+	start := time.Now()
+	tm := time.AfterFunc(fuzzInputLimit, func() {
+		panic(fmt.Sprintf("fuzz input of %d bytes still running after %v (started %s)", n, fuzzInputLimit, start.Format(time.TimeOnly)))
+	})
+	return func() { tm.Stop() }
 }
 
 func toSignatureDef(s Signature) *tfpb.SignatureDef {

@@ -220,7 +220,7 @@ func identityN(t *translation) ([]*value, error) {
 }
 
 func constOp(t *translation) ([]*value, error) {
-	k, err := fromTF(t.attr("value").GetTensor())
+	k, err := t.c.constValue(t.attr("value").GetTensor())
 	if err != nil {
 		return nil, err
 	}
@@ -701,11 +701,11 @@ func split(t *translation) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := int(t.attr("num_split").GetI())
-	if n < 1 || len(axis) != 1 {
-		return nil, fmt.Errorf("num_split %d, split_dim %v", n, axis)
+	n := t.attr("num_split").GetI()
+	if n < 1 || n > maxOutputs || len(axis) != 1 {
+		return nil, fmt.Errorf("num_split %d (outputs: 1 to %d), split_dim %v", n, maxOutputs, axis)
 	}
-	return t.splitOutputs(t.in[1].name, t.in[1].dtype, axis[0], nil, n), nil
+	return t.splitOutputs(t.in[1].name, t.in[1].dtype, axis[0], nil, int(n)), nil
 }
 
 func splitV(t *translation) ([]*value, error) {
@@ -720,7 +720,7 @@ func splitV(t *translation) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(axis) != 1 || len(sizes) == 0 || int64(len(sizes)) != t.attr("num_split").GetI() {
+	if len(axis) != 1 || len(sizes) == 0 || len(sizes) > maxOutputs || int64(len(sizes)) != t.attr("num_split").GetI() {
 		return nil, fmt.Errorf("size_splits %v, split_dim %v", sizes, axis)
 	}
 	for _, s := range sizes {
@@ -736,10 +736,10 @@ func unpack(t *translation) ([]*value, error) {
 	if err := t.nin(1); err != nil {
 		return nil, err
 	}
-	n := int(t.attr("num").GetI())
+	n := t.attr("num").GetI()
 	axis := t.attr("axis").GetI()
-	if n < 1 {
-		return nil, fmt.Errorf("num %d", n)
+	if n < 1 || n > maxOutputs {
+		return nil, fmt.Errorf("num %d (outputs: 1 to %d)", n, maxOutputs)
 	}
 	pieces := make([]string, n)
 	for i := range pieces {

@@ -1,7 +1,6 @@
 package tf2onnx
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -27,6 +26,10 @@ type Tensor struct {
 const (
 	maxConstElements = 1 << 34
 	maxFillBytes     = 1 << 26
+	// maxTotalFillBytes bounds what all of one conversion's compact
+	// constants expand to: each node is small in the file, so without it a
+	// few hundred bytes of graph could ask for gigabytes.
+	maxTotalFillBytes = 1 << 28
 )
 
 // numElements is the product of the dimensions (1 for a scalar).
@@ -82,8 +85,9 @@ func onnxType(t tfpb.DataType) (onnxpb.TensorProto_DataType, error) {
 // fromTF decodes a TensorFlow TensorProto: either tensor_content (raw
 // little-endian bytes) or the typed value lists, where fewer values than
 // elements means the last one repeats (TensorFlow's compact form for
-// fills).
-func fromTF(tp *tfpb.TensorProto) (*Tensor, error) {
+// fills). budget, when not nil, is what compact forms may still expand
+// to; the expansion is taken from it.
+func fromTF(tp *tfpb.TensorProto, budget *int64) (*Tensor, error) {
 	t := &Tensor{DType: tp.GetDtype()}
 	if s := tp.GetTensorShape(); s != nil {
 		if s.GetUnknownRank() {
@@ -177,6 +181,12 @@ func fromTF(tp *tfpb.TensorProto) (*Tensor, error) {
 	if n*int64(info.size) > maxFillBytes {
 		return nil, fmt.Errorf("constant of shape %v filled from %d values would take %d bytes (at most %d)", t.Shape, count, n*int64(info.size), maxFillBytes)
 	}
+	if budget != nil {
+		if n*int64(info.size) > *budget {
+			return nil, fmt.Errorf("constant of shape %v: the graph's constants in compact form expand to more than %d bytes", t.Shape, maxTotalFillBytes)
+		}
+		*budget -= n * int64(info.size)
+	}
 	t.Data = make([]byte, 0, n*int64(info.size))
 	for i := 0; i < count; i++ {
 		t.Data = append(t.Data, one(i)...)
@@ -185,13 +195,14 @@ func fromTF(tp *tfpb.TensorProto) (*Tensor, error) {
 	if count > 0 {
 		last = one(count - 1)
 	}
-	// The rest repeats the last value: grow by doubling copies.
-	if rest := n - int64(count); rest > 0 {
-		fill := bytes.Repeat(last, 1)
-		for int64(len(fill)) < rest*int64(info.size) {
-			fill = append(fill, fill...)
+	// The rest repeats the last value: copy what is filled so far, doubling.
+	if total := n * int64(info.size); int64(len(t.Data)) < total {
+		start := len(t.Data)
+		t.Data = append(t.Data, last...)
+		for int64(len(t.Data)) < total {
+			more := min(int64(len(t.Data)-start), total-int64(len(t.Data)))
+			t.Data = append(t.Data, t.Data[start:start+int(more)]...)
 		}
-		t.Data = append(t.Data, fill[:rest*int64(info.size)]...)
 	}
 	return t, nil
 }
