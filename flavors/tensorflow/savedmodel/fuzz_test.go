@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // readShared reads a file of the shared TensorFlow test models.
@@ -15,6 +16,23 @@ func readShared(f *testing.F, rel string) []byte {
 		f.Fatal(err)
 	}
 	return b
+}
+
+// fuzzInputLimit is how long one fuzz input may run. Go's fuzzing has no
+// per-input timeout: a slow input would hold a CI run until the test
+// binary's -timeout (10 minutes). Inputs take milliseconds; past the limit
+// guard panics, which ends the worker, and the coordinator writes the
+// input to testdata/fuzz as a failure to reproduce.
+const fuzzInputLimit = 20 * time.Second
+
+// guard starts the clock on one input of n bytes; call the result when the
+// input is done.
+func guard(n int) (done func()) {
+	start := time.Now()
+	tm := time.AfterFunc(fuzzInputLimit, func() {
+		panic(fmt.Sprintf("fuzz input of %d bytes still running after %v (started %s)", n, fuzzInputLimit, start.Format(time.TimeOnly)))
+	})
+	return func() { tm.Stop() }
 }
 
 // FuzzIndex feeds index bytes (and the bytes of the one data shard) through
@@ -32,6 +50,7 @@ func FuzzIndex(f *testing.F) {
 	}
 	f.Add([]byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, index, data []byte) {
+		defer guard(len(index) + len(data))()
 		ck, err := ParseIndex(index)
 		if err != nil {
 			return
@@ -84,6 +103,7 @@ func FuzzSavedModelProto(f *testing.F) {
 	ck := openVars(f, modelDir(f, "saved_model_half_plus_two_tf2_cpu/00000123"))
 	dir := f.TempDir() // has no variables/: an empty variable set
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer guard(len(data))()
 		s, err := Parse(dir, data)
 		if err != nil {
 			return
@@ -154,6 +174,7 @@ func FuzzBlock(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer guard(len(b))()
 		entries, err := blockEntries(b)
 		if err == nil {
 			total := 0
@@ -181,6 +202,7 @@ func FuzzStrings(f *testing.F) {
 	f.Add(data[e.Offset:e.Offset+e.Size], int64(1), e.Crc32C)
 	f.Add([]byte{0, 0, 0, 0, 0}, int64(1), uint32(0))
 	f.Fuzz(func(t *testing.T, raw []byte, n int64, sum uint32) {
+		defer guard(len(raw))()
 		if n < 0 {
 			return
 		}
