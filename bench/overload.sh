@@ -63,6 +63,19 @@ for line in open(f"{out}.rss.tsv"):
     rss.setdefault(phase, []).append(int(kib) / 1024)
 print("- server RSS (MiB) per phase, min / max / last: " + "; ".join(
     f"{p} {min(v):.1f} / {max(v):.1f} / {v[-1]:.1f}" for p, v in rss.items()))
+try:
+    peak = {}
+    for line in open(f"{out}.gomem.txt"):
+        f = line.split()
+        kv = dict(x.split("=") for x in f[2:])
+        if f[1] not in peak or int(kv["rss_kib"]) > int(peak[f[1]]["rss_kib"]):
+            peak[f[1]] = kv
+    print("- Go memory at each phase's highest RSS sample (/metrics every 2 s): " + "; ".join(
+        f"{p} RSS {int(kv['rss_kib']) / 1024:.1f} MiB, {kv['goroutines']} goroutines, stacks {kv['stack_mib']}, heap in use "
+        f"{kv['heap_inuse_mib']}, heap freed not returned {kv['heap_idle_unreleased_mib']}, Go total {kv['go_sys_mib']} MiB"
+        for p, kv in peak.items()))
+except FileNotFoundError:
+    pass
 if log:
     lines = open(log, errors="replace").read().splitlines()
     warn = sum(1 for l in lines if "level=WARN" in l)
@@ -102,12 +115,24 @@ for _ in $(seq 200); do
 done
 curl -sf "$url/ping" >/dev/null
 
-# RSS (KiB) with a phase label, every 0.5 s, until the server exits.
+# RSS (KiB) with a phase label, every 0.5 s, until the server exits; and
+# every 2 s where the Go part of it is (goroutines, stacks, heap in use,
+# heap freed but not yet returned, memory obtained from the OS), from
+# /metrics, to tell it from ONNX Runtime's native memory.
 echo start >"$phase_file"
+rm -f "$out.gomem.txt"
 (
+  i=0
   while [[ -r "/proc/$server/status" ]]; do
     rss="$(awk '/^VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null || true)"
     [[ -n "$rss" ]] && echo "$(date +%s.%N) $(cat "$phase_file") $rss"
+    if (( i++ % 4 == 0 )); then
+      curl -s --max-time 2 "$url/metrics" 2>/dev/null | awk -v t="$(date +%s.%N)" -v p="$(cat "$phase_file")" -v rss="${rss:-0}" '
+        /^go_goroutines / {g=$2} /^go_memstats_stack_inuse_bytes / {st=$2} /^go_memstats_heap_inuse_bytes / {hi=$2}
+        /^go_memstats_heap_idle_bytes / {hd=$2} /^go_memstats_heap_released_bytes / {hr=$2} /^go_memstats_sys_bytes / {sy=$2}
+        END {if (g) printf "%s %s rss_kib=%d goroutines=%d stack_mib=%.1f heap_inuse_mib=%.1f heap_idle_unreleased_mib=%.1f go_sys_mib=%.1f\n", t, p, rss, g, st/1048576, hi/1048576, (hd-hr)/1048576, sy/1048576}' \
+        >>"$out.gomem.txt" || true
+    fi
     sleep 0.5
   done
 ) >"$out.rss.tsv" &
