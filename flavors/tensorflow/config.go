@@ -2,7 +2,9 @@ package tensorflow
 
 import (
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/mlship/mlship/mlmodel"
@@ -30,7 +32,19 @@ type Config struct {
 	// ModelType is MLflow's model_type: "tf1-estimator", "tf2-module",
 	// "keras" or "" (inferred as tf1-estimator, as MLflow does).
 	ModelType string
+	// SaveFormat is a Keras model's save_format as the flavor block gives
+	// it ("" when absent: see kerasSaveFormat).
+	SaveFormat string
+	// KerasData is a Keras model's data directory (model_type keras).
+	KerasData string
 }
+
+// Model types MLflow writes.
+const (
+	ModelTypeTF1Estimator = "tf1-estimator"
+	ModelTypeTF2Module    = "tf2-module"
+	ModelTypeKeras        = "keras"
+)
 
 // ParseConfig reads the flavor block as MLflow 1.x–3.x write it: a
 // saved_model_dir (TF1 estimators, tf.Module exports) or, for model_type
@@ -42,6 +56,12 @@ func ParseConfig(c mlmodel.FlavorConfig) (*Config, error) {
 	if cfg.ModelType, _, err = c.String("model_type"); err != nil {
 		return nil, err
 	}
+	switch cfg.ModelType {
+	case "", ModelTypeTF1Estimator, ModelTypeTF2Module, ModelTypeKeras:
+	default:
+		// MLflow refuses it too ("Unknown model_type").
+		return nil, fmt.Errorf("unknown model_type %q: MLflow writes %s, %s or %s", cfg.ModelType, ModelTypeTF1Estimator, ModelTypeTF2Module, ModelTypeKeras)
+	}
 	if cfg.SignatureKey, _, err = c.String("signature_def_key"); err != nil {
 		return nil, err
 	}
@@ -51,7 +71,7 @@ func ParseConfig(c mlmodel.FlavorConfig) (*Config, error) {
 	if cfg.SavedModelDir, _, err = c.String("saved_model_dir"); err != nil {
 		return nil, err
 	}
-	if cfg.ModelType == "keras" && cfg.SavedModelDir == "" {
+	if cfg.ModelType == ModelTypeKeras && cfg.SavedModelDir == "" {
 		data, _, err := c.String("data")
 		if err != nil {
 			return nil, err
@@ -59,12 +79,13 @@ func ParseConfig(c mlmodel.FlavorConfig) (*Config, error) {
 		if data == "" {
 			data = "data"
 		}
-		switch format, _, _ := c.String("save_format"); strings.ToLower(format) {
-		case "", "tf":
-			cfg.SavedModelDir = path.Join(data, "model")
-		default:
-			return nil, fmt.Errorf("model_type keras with save_format %q: only Keras models saved as SavedModels (save_format tf) can be served without Python", format)
+		cfg.KerasData = data
+		format, _, _ := c.String("save_format")
+		cfg.SaveFormat = strings.ToLower(format)
+		if cfg.SaveFormat != "" && cfg.SaveFormat != "tf" {
+			return nil, errKerasFormat(format)
 		}
+		cfg.SavedModelDir = path.Join(data, "model")
 	}
 	if cfg.SavedModelDir == "" {
 		return nil, fmt.Errorf(`the tensorflow flavor has no "saved_model_dir" naming the SavedModel directory`)
@@ -87,4 +108,37 @@ func parseRuntime(s string) (string, error) {
 		return r, nil
 	}
 	return "", fmt.Errorf("%s=%q: want auto, onnx or native", EnvRuntime, s)
+}
+
+func errKerasFormat(format string) error {
+	return fmt.Errorf("model_type keras with save_format %q: only Keras models saved as SavedModels (save_format tf) can be served without Python", format)
+}
+
+// kerasSaveFormat settles the save_format of a Keras model whose flavor
+// block does not give one. MLflow then reads data/save_format.txt, and
+// assumes h5 without it; mlship also takes data/model as a SavedModel when
+// it is one, and refuses an h5 (or .keras) model with the error for it.
+func kerasSaveFormat(m *mlmodel.Model, cfg *Config) error {
+	if cfg.ModelType != ModelTypeKeras || cfg.SaveFormat != "" || cfg.KerasData == "" {
+		return nil
+	}
+	data, err := m.Path(cfg.KerasData)
+	if err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "save_format.txt")); err == nil {
+		if f := strings.ToLower(strings.TrimSpace(string(b))); f != "tf" {
+			return errKerasFormat(f)
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(data, "model", "saved_model.pb")); err == nil {
+		return nil
+	}
+	for _, f := range []string{"h5", "keras"} {
+		if _, err := os.Stat(filepath.Join(data, "model."+f)); err == nil {
+			return errKerasFormat(f)
+		}
+	}
+	return errKerasFormat("h5")
 }

@@ -33,6 +33,9 @@ func (Flavor) Load(ctx context.Context, m *mlmodel.Model, opts flavors.LoadOptio
 		return nil, fmt.Errorf("model has no %q flavor", FlavorName)
 	}
 	cfg, err := ParseConfig(fc)
+	if err == nil {
+		err = kerasSaveFormat(m, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("flavors.tensorflow: %w", err)
 	}
@@ -96,7 +99,13 @@ func LoadSavedModel(ctx context.Context, dir string, cfg *Config, opts flavors.L
 		return nil, err
 	}
 	log.Info("tensorflow: the graph cannot be converted to ONNX; using the TensorFlow C library", "reason", err.Error(), "library", lib)
-	return loadNative(ctx, dir, cfg, sig, opts)
+	p, nerr := loadNative(ctx, dir, cfg, sig, opts)
+	if nerr != nil {
+		// Both runtimes failed: the op that sent the model to TensorFlow is
+		// the first thing to know.
+		return nil, fmt.Errorf("%w; the TensorFlow C library %s could not take over: %v", err, lib, nerr)
+	}
+	return p, nil
 }
 
 func loadNative(ctx context.Context, dir string, cfg *Config, sig *savedmodel.Signature, opts flavors.LoadOptions) (flavors.Predictor, error) {

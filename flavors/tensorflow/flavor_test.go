@@ -68,6 +68,9 @@ func TestParseConfig(t *testing.T) {
 		{"keras h5", mlmodel.FlavorConfig{"data": "data", "model_type": "keras", "save_format": "h5"}, Config{}, `save_format "h5"`},
 		{"no directory", mlmodel.FlavorConfig{"model_type": "tf2-module"}, Config{}, "saved_model_dir"},
 		{"tags not a list", mlmodel.FlavorConfig{"saved_model_dir": "m", "meta_graph_tags": int64(3)}, Config{}, "meta_graph_tags"},
+		{"unknown model_type", mlmodel.FlavorConfig{"saved_model_dir": "m", "model_type": "tf3-thing"}, Config{}, `unknown model_type "tf3-thing"`},
+		{"keras without save_format", mlmodel.FlavorConfig{"data": "d", "model_type": "keras"},
+			Config{SavedModelDir: "d/model", Tags: []string{"serve"}, SignatureKey: "serving_default", ModelType: "keras"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseConfig(tc.c)
@@ -105,6 +108,40 @@ func TestKerasMLflowLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.(io.Closer).Close()
+
+	// Without save_format in the block, MLflow reads data/save_format.txt
+	// and assumes h5 without it; a SavedModel at data/model is served.
+	delete(m.Flavors["tensorflow"], "save_format")
+	if p, err = (Flavor{}).Load(context.Background(), m, loadOptions(t)); err != nil {
+		t.Fatalf("no save_format, a SavedModel at data/model: %v", err)
+	}
+	p.(io.Closer).Close()
+	for _, tc := range []struct {
+		file, content, want string
+	}{
+		{"save_format.txt", "h5", `save_format "h5"`},
+		{"save_format.txt", "tf", ""},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "data", tc.file), []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Flavor{}.Load(context.Background(), m, loadOptions(t))
+		if tc.want == "" && err == nil {
+			p.(io.Closer).Close()
+		}
+		if (tc.want == "" && err != nil) || (tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want))) {
+			t.Errorf("%s %q: %v, want %q", tc.file, tc.content, err, tc.want)
+		}
+	}
+	// An h5 model beside no SavedModel: the h5 error, not a missing directory.
+	os.Remove(filepath.Join(dir, "data", "save_format.txt"))
+	os.RemoveAll(filepath.Join(dir, "data", "model"))
+	if err := os.WriteFile(filepath.Join(dir, "data", "model.h5"), []byte("HDF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Flavor{}).Load(context.Background(), m, loadOptions(t)); err == nil || !strings.Contains(err.Error(), `save_format "h5"`) {
+		t.Errorf("model.h5: %v", err)
+	}
 }
 
 // TestCache: a second load reuses the conversion from the cache dir; a
@@ -223,12 +260,42 @@ func TestRuntimeChoice(t *testing.T) {
 	if _, err = LoadSavedModel(context.Background(), keras, cfg, with("tensorflow", "")); err == nil || !strings.Contains(err.Error(), "want auto, onnx or native") {
 		t.Errorf("bad runtime: %v", err)
 	}
-	// The default (auto) converts a convertible model.
-	p, err := LoadSavedModel(context.Background(), keras, cfg, with("", ""))
+	// The default (auto) converts a convertible model, and does not even
+	// look for the TensorFlow library.
+	o := with("", "")
+	getenv := o.Getenv
+	o.Getenv = func(k string) string {
+		if k == native.EnvLib {
+			t.Errorf("a convertible model looked up %s", k)
+		}
+		return getenv(k)
+	}
+	p, err := LoadSavedModel(context.Background(), keras, cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.(io.Closer).Close()
+
+	// With a library present, auto hands an unconvertible graph to it, and
+	// a library that cannot take over leaves the op named; onnx only says
+	// that native would run it.
+	// (libc stands for a library that is not TensorFlow.)
+	if libc := "/lib/x86_64-linux-gnu/libc.so.6"; fileExists(libc) {
+		_, err = LoadSavedModel(context.Background(), taxi, cfg, with("auto", libc))
+		if !errors.Is(err, tf2onnx.ErrUnsupported) || !strings.Contains(err.Error(), `"ParseExampleV2"`) ||
+			!strings.Contains(err.Error(), "could not take over") || !strings.Contains(err.Error(), "symbol TF_NewStatus is missing") {
+			t.Errorf("auto with a library: %v", err)
+		}
+		_, err = LoadSavedModel(context.Background(), taxi, cfg, with("onnx", libc))
+		if !errors.Is(err, tf2onnx.ErrUnsupported) || !strings.Contains(err.Error(), "--tf-runtime auto or native would run it") || strings.Contains(err.Error(), "not available") {
+			t.Errorf("onnx with a library: %v", err)
+		}
+		if p, err = LoadSavedModel(context.Background(), keras, cfg, with("auto", libc)); err != nil {
+			t.Errorf("auto with a library, convertible: %v", err)
+		} else {
+			p.(io.Closer).Close()
+		}
+	}
 	// Load errors name what is wrong.
 	for _, tc := range []struct {
 		cfg  Config
@@ -257,3 +324,5 @@ func TestUnsupportedNamesPythonFunction(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
