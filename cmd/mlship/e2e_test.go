@@ -177,9 +177,14 @@ func TestCLIErrorsAndInspect(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "no servable flavor: the model has flavors [mleap]; mlship serves [onnx") {
 		t.Errorf("unservable model: %d %s", code, stderr)
 	}
-	code, _, stderr = run(t, bin, nil, "serve", model, "--flavor", "tensorflow", "--port", "0")
-	if code != 1 || !strings.Contains(stderr, `flavor "tensorflow" is not supported by this build`) {
+	code, _, stderr = run(t, bin, nil, "serve", model, "--flavor", "mleap", "--port", "0")
+	if code != 1 || !strings.Contains(stderr, `flavor "mleap" is not supported by this build`) {
 		t.Errorf("forced unsupported flavor: %d %s", code, stderr)
+	}
+	// A flavor this build serves, forced on a model that does not have it.
+	code, _, stderr = run(t, bin, nil, "serve", model, "--flavor", "tensorflow", "--port", "0")
+	if code != 1 || !strings.Contains(stderr, `the model has no "tensorflow" flavor (it has: onnx, python_function`) {
+		t.Errorf("forced absent flavor: %d %s", code, stderr)
 	}
 	// Forcing python_function on the ONNX example: its loader module is
 	// mlflow.onnx, which needs mlflow; the error says what to install.
