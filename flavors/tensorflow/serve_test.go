@@ -170,6 +170,43 @@ func TestServeMLflowTensorFlowModel(t *testing.T) {
 				len(v2.Outputs[0].Data) != 1 || abs(v2.Outputs[0].Data[0]-kerasOut) > 1e-5 {
 				t.Errorf("v2 infer: %s", got)
 			}
+
+			// Requests the signature does not allow get MLflow's error
+			// envelope (the V2 one on /v2), naming what is wrong: with an
+			// MLmodel signature, MLflow's schema enforcement; without one,
+			// the SavedModel signature types the request and the runtime
+			// refuses the shape, as TensorFlow would under MLflow.
+			wrongShape := "does not match expected shape (-1, 5)"
+			if !withSig {
+				wrongShape = "Got: 4 Expected: 5"
+			}
+			for _, bad := range []struct{ body, code, msg string }{
+				{`{"inputs": [[0.1, 0.2, 0.3, 0.4]]}`, "", wrongShape},
+				{`{"inputs": [["a", "b", "c", "d", "e"]]}`, "BAD_REQUEST", "expected float32, got a string"},
+				{`{"instances": [[true, false, true, false, true]]}`, "BAD_REQUEST", "expected float32, got a boolean"},
+			} {
+				status, got := request(t, "POST", url+"/invocations", bad.body)
+				var env struct {
+					Code    string `json:"error_code"`
+					Message string `json:"message"`
+				}
+				if err := json.Unmarshal([]byte(got), &env); err != nil || status != 400 || env.Code == "" ||
+					(bad.code != "" && env.Code != bad.code) || !strings.Contains(env.Message, bad.msg) {
+					t.Errorf("%s: %d %s, want 400 %s with %q", bad.body, status, got, bad.code, bad.msg)
+				}
+			}
+			for _, bad := range []struct{ body, msg string }{
+				{`{"inputs": [{"name": "test_in_input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}`, "Got: 4 Expected: 5"},
+				{`{"inputs": [{"name": "test_in_input", "shape": [1, 5], "datatype": "BYTES", "data": ["a", "b", "c", "d", "e"]}]}`, `"test_in_input": cannot convert utf8`},
+			} {
+				status, got := request(t, "POST", url+"/v2/models/keras/infer", bad.body)
+				var env struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal([]byte(got), &env); err != nil || status != 400 || !strings.Contains(env.Error, bad.msg) {
+					t.Errorf("v2 %s: %d %s, want 400 with %q", bad.body, status, got, bad.msg)
+				}
+			}
 		})
 	}
 }
