@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,5 +69,35 @@ func TestInspectSavedModelSignatures(t *testing.T) {
 	if r := describeSavedModel(taxi); r == nil || len(r.Signatures) != 1 ||
 		r.Signatures[0].ONNX != "op ParseExampleV2 (node StatefulPartitionedCall/StatefulPartitionedCall/ParseExample/ParseExampleV2) is not supported" {
 		t.Errorf("tfx_keras_taxi: %+v", r)
+	}
+}
+
+// TestInspectMLflowTensorFlowModel: an MLflow model directory whose
+// tensorflow flavor block names the SavedModel directory and a signature
+// shows that directory's signatures, the chosen one marked.
+func TestInspectMLflowTensorFlowModel(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(testenv.SharedTestdata(t), "tensorflow", "tfjs_module_with_multiple_signatures")
+	if err := os.Rename(testenv.CopyDir(t, src), filepath.Join(dir, "tfmodel")); err != nil {
+		t.Fatal(err)
+	}
+	mlm := "flavors:\n  tensorflow:\n    saved_model_dir: tfmodel\n    meta_graph_tags: [serve]\n    signature_def_key: timestwo\n    model_type: tf2-module\n  python_function:\n    loader_module: mlflow.tensorflow\n"
+	if err := os.WriteFile(filepath.Join(dir, "MLmodel"), []byte(mlm), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mlmodel.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := describeSavedModel(m)
+	if r == nil || r.Error != "" || r.Dir != "tfmodel" || r.Selected != "timestwo" || len(r.Signatures) != 2 {
+		t.Fatalf("report %+v", r)
+	}
+	var out bytes.Buffer
+	printSavedModel(&out, r)
+	for _, want := range []string{"SavedModel: tfmodel (tags serve)", " * timestwo ", "   serving_default ", "x float [] (timestwo_x:0)", "onnx:    ok"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
