@@ -90,6 +90,10 @@ type Batcher struct {
 	soloRows  int           //
 	busy      int           // batches running
 	endSum    time.Duration // their estimated ends (since epoch), summed
+	// aboveSince is when a worker first took a job past its deadline with
+	// no job within its deadline taken since (zero: none): CoDel's test for
+	// a standing queue rather than a burst.
+	aboveSince time.Time
 	// unsafe is set when a merged call returned outputs that cannot be split
 	// back by rows; merging stops for the life of the batcher.
 	unsafe bool
@@ -368,11 +372,22 @@ func (b *Batcher) countLocked(j *job, sign int) {
 	}
 }
 
-// stale reports whether a job dequeued at now has waited past its
-// deadline, and answers it if so; b.mu is held. Serving it would only be
-// late, and would make every request behind it later.
+// stale reports whether a job dequeued at now is to be answered
+// ErrQueueSojourn, and answers it if so; b.mu is held. As in CoDel, one job
+// past its deadline is not enough (a GC pause or a preempted worker delays
+// a few requests in a burst): jobs are refused only once jobs have been
+// taken late for a whole sojournInterval. From then on serving them would
+// only be late, and would make every request behind them later.
 func (b *Batcher) stale(j *job, now time.Time) bool {
 	if j.late.IsZero() || !now.After(j.late) {
+		b.aboveSince = time.Time{}
+		return false
+	}
+	if b.aboveSince.IsZero() {
+		b.aboveSince = now
+		return false
+	}
+	if now.Sub(b.aboveSince) < sojournInterval(b.targetLocked()) {
 		return false
 	}
 	j.done <- result{err: ErrQueueSojourn}
@@ -520,6 +535,7 @@ func (b *Batcher) take() (batch []*job, more bool) {
 		first = j
 	}
 	if first == nil {
+		b.aboveSince = time.Time{} // the queue emptied
 		return nil, false
 	}
 	batch = []*job{first}

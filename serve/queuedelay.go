@@ -41,6 +41,14 @@ const (
 	minAutoDelay    = 5 * time.Millisecond
 )
 
+// sojournInterval is how long queued jobs must keep being taken past
+// their deadline before they are refused: CoDel's default interval
+// (RFC 8289: 100 ms, about a worst-case round trip), and at least two
+// targets for slow models, so that one slow batch alone does not start it.
+func sojournInterval(target time.Duration) time.Duration {
+	return max(100*time.Millisecond, 2*target)
+}
+
 // overloadReason is the metrics reason for an overload refusal by the
 // batcher, or "" when err is not one.
 func overloadReason(err error) string {

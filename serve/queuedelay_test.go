@@ -301,48 +301,72 @@ func TestAdmissionOff(t *testing.T) {
 	}
 }
 
-// TestSojournCheck: a request still queued past its target when a worker
-// reaches it is answered ErrQueueSojourn and never computed; one within it
-// runs.
+// TestSojournCheck: a request taken past its target is still served when
+// it is the first (a burst, a GC pause); once requests have kept being
+// taken late for the interval (100 ms here), the late ones are answered
+// ErrQueueSojourn and never computed, and a request within its target ends
+// the state.
 func TestSojournCheck(t *testing.T) {
 	m := &rowModel{gate: make(chan struct{})}
 	b, clk := startClocked(t, m, BatchConfig{MaxQueue: 10, MaxQueueDelay: 10 * time.Millisecond}, time.Millisecond, 0)
 	running := predictAsync(t, b, 1)
 	waitCalls(t, m, 1)
-	old := predictAsync(t, b, 1)
-	waitQueued(t, b, 1)
-	clk.Add(8 * time.Millisecond)
-	young := predictAsync(t, b, 1)
-	waitQueued(t, b, 2)
-	clk.Add(3 * time.Millisecond) // old has waited 11ms, young 3ms
+	var late []chan answer
+	for i := 1; i <= 3; i++ {
+		late = append(late, predictAsync(t, b, 1))
+		waitQueued(t, b, i)
+	}
+	clk.Add(20 * time.Millisecond)
+	release(t, m) // the first late request starts, 10 ms past its target
+	waitCalls(t, m, 2)
+	clk.Add(110 * time.Millisecond)
+	fresh := predictAsync(t, b, 1)
+	waitQueued(t, b, 3)
+	release(t, m) // 110 ms later the next two are still late: refused
+	waitCalls(t, m, 3)
 	release(t, m)
 	if a := await(t, running); a.err != nil {
 		t.Fatal(a.err)
 	}
-	if a := await(t, old); !errors.Is(a.err, ErrQueueSojourn) {
-		t.Fatalf("request queued 11ms with a 10ms target: %+v", a)
+	if a := await(t, late[0]); a.err != nil {
+		t.Errorf("first late request: %v; one late request alone must be served", a.err)
 	}
-	release(t, m)
-	if a := await(t, young); a.err != nil {
-		t.Fatalf("request queued 3ms: %v", a.err)
+	for i, c := range late[1:] {
+		if a := await(t, c); !errors.Is(a.err, ErrQueueSojourn) {
+			t.Errorf("late request %d after 110 ms of lateness: %+v", i+2, a)
+		}
 	}
-	if got := m.callSizes(); len(got) != 2 {
-		t.Errorf("model calls %v: the stale request was computed", got)
+	if a := await(t, fresh); a.err != nil {
+		t.Errorf("request within its target: %v", a.err)
+	}
+	if got := m.callSizes(); len(got) != 3 {
+		t.Errorf("model calls %v: a refused request was computed", got)
+	}
+	b.mu.Lock()
+	reset := b.aboveSince.IsZero()
+	b.mu.Unlock()
+	if !reset {
+		t.Error("a request taken within its target must end the late state")
 	}
 }
 
-// TestSojournCheckMerging: stale requests are left out of a merged batch
-// and fresh ones merged.
+// TestSojournCheckMerging: once late, stale requests are left out of a
+// merged batch and fresh ones merged.
 func TestSojournCheckMerging(t *testing.T) {
 	m := &rowModel{gate: make(chan struct{})}
 	b, clk := startClocked(t, m, BatchConfig{MaxQueue: 10, MaxBatchRows: 64, BatchSafe: true, MaxQueueDelay: 10 * time.Millisecond}, time.Millisecond, 0)
 	running := predictAsync(t, b, 1)
 	waitCalls(t, m, 1)
+	first := predictAsync(t, b, 1)
+	waitQueued(t, b, 1)
+	clk.Add(20 * time.Millisecond)
+	release(t, m) // first starts late: the late state begins
+	waitCalls(t, m, 2)
 	stale := []chan answer{predictAsync(t, b, 2)}
 	waitQueued(t, b, 1)
 	stale = append(stale, predictAsync(t, b, 3))
 	waitQueued(t, b, 2)
-	clk.Add(20 * time.Millisecond)
+	clk.Add(110 * time.Millisecond)
 	fresh := []chan answer{predictAsync(t, b, 4)}
 	waitQueued(t, b, 3)
 	fresh = append(fresh, predictAsync(t, b, 5))
@@ -350,6 +374,9 @@ func TestSojournCheckMerging(t *testing.T) {
 	release(t, m)
 	release(t, m)
 	await(t, running)
+	if a := await(t, first); a.err != nil {
+		t.Errorf("first: %v", a.err)
+	}
 	for _, c := range stale {
 		if a := await(t, c); !errors.Is(a.err, ErrQueueSojourn) {
 			t.Errorf("stale: %+v", a)
@@ -360,8 +387,8 @@ func TestSojournCheckMerging(t *testing.T) {
 			t.Errorf("fresh: %+v", a)
 		}
 	}
-	if got := m.callSizes(); len(got) != 2 || got[1] != 9 {
-		t.Errorf("calls %v, want [1 9]: the fresh requests merged, the stale ones left out", got)
+	if got := m.callSizes(); len(got) != 3 || got[2] != 9 {
+		t.Errorf("calls %v, want [1 1 9]: the fresh requests merged, the stale ones left out", got)
 	}
 }
 
