@@ -76,6 +76,11 @@ try:
         for p, kv in peak.items()))
 except FileNotFoundError:
     pass
+try:
+    print("- server's refusals by reason and queue-delay target at the end: " +
+          "; ".join(l.strip() for l in open(f"{out}.rejected.txt")))
+except FileNotFoundError:
+    pass
 if log:
     lines = open(log, errors="replace").read().splitlines()
     warn = sum(1 for l in lines if "level=WARN" in l)
@@ -151,6 +156,7 @@ rate="$(/usr/bin/python3 -c "print(round($capacity * $OVERLOAD))")"
 run overload --concurrency "$CLIENTS" --rate "$rate" --duration "$OVERLOAD_DURATION" --warmup 0s
 echo after >"$phase_file"
 sleep 3
+curl -s --max-time 5 "$url/metrics" | grep -E '^mlship_(requests_rejected_total|queue_delay_target_seconds)' >"$out.rejected.txt" || true
 kill "$sampler" 2>/dev/null || true
 sampler=""
 
