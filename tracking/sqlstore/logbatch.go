@@ -228,9 +228,8 @@ func (s *Store) MetricHistory(ctx context.Context, runID, key string, p tracking
 		return nil, "", dbErr("reading metric history", err)
 	}
 	next := ""
-	if p.MaxResults > 0 && len(out) > p.MaxResults {
-		out = out[:p.MaxResults]
-		next = search.EncodePageToken(offset + p.MaxResults)
+	if p.MaxResults > 0 { // 0: the whole history, one page
+		out, next = cutPage(out, p.MaxResults, offset)
 	}
 	return out, next, nil
 }

@@ -254,6 +254,27 @@ func (q *query) runOrder(o search.OrderBy) error {
 	return nil
 }
 
+// pageParams is a search's page: max_results with MLflow's default and
+// limit applied, and the offset its page token names.
+func pageParams(maxResults int, token string) (limit, offset int, err error) {
+	if limit, err = pageSize(maxResults); err != nil {
+		return 0, 0, err
+	}
+	if offset, err = decodeToken(token); err != nil {
+		return 0, 0, err
+	}
+	return limit, offset, nil
+}
+
+// cutPage cuts the limit+1 rows a search reads down to its page and
+// names the next page, if the extra row shows there is one.
+func cutPage[T any](rows []T, limit, offset int) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	return rows[:limit], search.EncodePageToken(offset + limit)
+}
+
 // pageSize applies MLflow's default and limit to max_results.
 func pageSize(n int) (int, error) {
 	switch {
@@ -292,11 +313,7 @@ func viewCond(col string, v tracking.ViewType) (string, []any) {
 // SearchRuns finds runs of the given experiments matching MLflow's filter,
 // ordered by order_by then start_time DESC and run_id, one page at a time.
 func (s *Store) SearchRuns(ctx context.Context, rq tracking.RunQuery) ([]tracking.Run, string, error) {
-	limit, err := pageSize(rq.MaxResults)
-	if err != nil {
-		return nil, "", err
-	}
-	offset, err := decodeToken(rq.PageToken)
+	limit, offset, err := pageParams(rq.MaxResults, rq.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -363,11 +380,7 @@ func (s *Store) SearchRuns(ctx context.Context, rq tracking.RunQuery) ([]trackin
 			return nil, "", err
 		}
 	}
-	next := ""
-	if len(runs) > limit {
-		runs = runs[:limit]
-		next = search.EncodePageToken(offset + limit)
-	}
+	runs, next := cutPage(runs, limit, offset)
 	if err := s.loadRunData(ctx, s.read, runs); err != nil {
 		return nil, "", err
 	}
@@ -574,11 +587,7 @@ func (s *Store) queryRuns(ctx context.Context, text string, args []any) ([]track
 // (name, creation_time, last_update_time, tags.<key>), ordered by order_by
 // then creation_time DESC and experiment_id.
 func (s *Store) SearchExperiments(ctx context.Context, eq tracking.ExperimentQuery) ([]tracking.Experiment, string, error) {
-	limit, err := pageSize(eq.MaxResults)
-	if err != nil {
-		return nil, "", err
-	}
-	offset, err := decodeToken(eq.PageToken)
+	limit, offset, err := pageParams(eq.MaxResults, eq.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -661,11 +670,7 @@ func (s *Store) SearchExperiments(ctx context.Context, eq tracking.ExperimentQue
 	if err != nil {
 		return nil, "", dbErr("searching experiments", err)
 	}
-	next := ""
-	if len(exps) > limit {
-		exps = exps[:limit]
-		next = search.EncodePageToken(offset + limit)
-	}
+	exps, next := cutPage(exps, limit, offset)
 	if err := s.loadExperimentTags(ctx, s.read, exps); err != nil {
 		return nil, "", err
 	}
