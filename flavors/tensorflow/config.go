@@ -110,6 +110,24 @@ func parseRuntime(s string) (string, error) {
 	return "", fmt.Errorf("%s=%q: want auto, onnx or native", EnvRuntime, s)
 }
 
+// ModelConfig is the configuration of m's tensorflow flavor block as Load
+// uses it: ParseConfig, and for a Keras model without save_format the
+// format its files show.
+func ModelConfig(m *mlmodel.Model) (*Config, error) {
+	fc, ok := m.Flavors[FlavorName]
+	if !ok {
+		return nil, fmt.Errorf("model has no %q flavor", FlavorName)
+	}
+	cfg, err := ParseConfig(fc)
+	if err == nil {
+		err = kerasSaveFormat(m, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
 func errKerasFormat(format string) error {
 	return fmt.Errorf("model_type keras with save_format %q: only Keras models saved as SavedModels (save_format tf) can be served without Python", format)
 }

@@ -28,14 +28,10 @@ func (Flavor) Name() string { return FlavorName }
 // names, picks the signature and runs it, converted to ONNX or on the
 // TensorFlow C library as MLSHIP_TF_RUNTIME (--tf-runtime) says.
 func (Flavor) Load(ctx context.Context, m *mlmodel.Model, opts flavors.LoadOptions) (flavors.Predictor, error) {
-	fc, ok := m.Flavors[FlavorName]
-	if !ok {
+	if _, ok := m.Flavors[FlavorName]; !ok {
 		return nil, fmt.Errorf("model has no %q flavor", FlavorName)
 	}
-	cfg, err := ParseConfig(fc)
-	if err == nil {
-		err = kerasSaveFormat(m, cfg)
-	}
+	cfg, err := ModelConfig(m)
 	if err != nil {
 		return nil, fmt.Errorf("flavors.tensorflow: %w", err)
 	}

@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 
+	"github.com/mlship/mlship/flavors/tensorflow"
 	"github.com/mlship/mlship/flavors/tensorflow/savedmodel"
 	"github.com/mlship/mlship/flavors/tensorflow/tf2onnx"
-	"github.com/mlship/mlship/internal/tfpb"
 	"github.com/mlship/mlship/mlmodel"
 )
 
@@ -35,38 +34,10 @@ type inspectTFSig struct {
 	ONNX string `json:"onnx"`
 }
 
-// checkpointVars reads variable values for a trial conversion.
-type checkpointVars struct {
-	sm *savedmodel.SavedModel
-	mg *savedmodel.MetaGraph
-}
-
-func (v checkpointVars) Variable(n *tfpb.NodeDef) (*tf2onnx.Tensor, error) {
-	ck, err := v.sm.Variables()
-	if err != nil {
-		return nil, err
-	}
-	key, err := v.mg.VariableKey(ck, n.GetName())
-	if err != nil {
-		return nil, err
-	}
-	t, err := ck.Tensor(key)
-	if err != nil {
-		return nil, err
-	}
-	return &tf2onnx.Tensor{DType: t.DType, Shape: t.Shape, Data: t.Data, Strings: t.Strings}, nil
-}
-
-// convertible tries the ONNX conversion of one signature.
+// convertible tries the ONNX conversion of one signature, as serving
+// would do it.
 func convertible(sm *savedmodel.SavedModel, mg *savedmodel.MetaGraph, sig *savedmodel.Signature) string {
-	ts := tf2onnx.Signature{Key: sig.Key}
-	for _, t := range sig.Inputs {
-		ts.Inputs = append(ts.Inputs, tf2onnx.IO(t))
-	}
-	for _, t := range sig.Outputs {
-		ts.Outputs = append(ts.Outputs, tf2onnx.IO(t))
-	}
-	if _, err := tf2onnx.Convert(mg.Proto, ts, checkpointVars{sm: sm, mg: mg}, tf2onnx.Options{FlattenUnknownRank: true}); err != nil {
+	if _, err := tensorflow.Convert(sm, mg, sig); err != nil {
 		var ue *tf2onnx.UnsupportedError
 		if errors.As(err, &ue) {
 			if ue.Reason != "" {
@@ -87,33 +58,22 @@ type inspectTFInput struct {
 }
 
 // describeSavedModel reads the SavedModel of a `tensorflow` flavor block
-// (nil when the model has none). It reads saved_model.pb only.
+// (nil when the model has none) and tries each signature's conversion.
 func describeSavedModel(m *mlmodel.Model) *inspectSavedModel {
 	fc, ok := m.Flavors["tensorflow"]
 	if !ok {
 		return nil
 	}
-	dir, _, _ := fc.String("saved_model_dir")
-	if mt, _, _ := fc.String("model_type"); dir == "" && mt == "keras" {
-		data, _, _ := fc.String("data")
-		if data == "" {
-			data = "data"
-		}
-		dir = path.Join(data, "model")
+	// The flavor's own reading of the block, so inspect shows what serve
+	// would load (or why it would not).
+	cfg, err := tensorflow.ModelConfig(m)
+	if err != nil {
+		dir, _, _ := fc.String("saved_model_dir")
+		return &inspectSavedModel{Dir: dir, Error: err.Error()}
 	}
-	tags, _ := fc.Strings("meta_graph_tags")
-	if len(tags) == 0 {
-		tags = []string{savedmodel.ServeTag}
-	}
-	key, _, _ := fc.String("signature_def_key")
-	if key == "" {
-		key = savedmodel.DefaultSignatureKey
-	}
-	r := &inspectSavedModel{Dir: dir, Tags: tags, Selected: key}
+	dir := cfg.SavedModelDir
+	r := &inspectSavedModel{Dir: dir, Tags: cfg.Tags, Selected: cfg.SignatureKey}
 	fail := func(err error) *inspectSavedModel { r.Error = err.Error(); return r }
-	if dir == "" {
-		return fail(fmt.Errorf("the tensorflow flavor names no saved_model_dir"))
-	}
 	abs, err := m.Path(dir)
 	if err != nil {
 		return fail(err)
@@ -123,7 +83,7 @@ func describeSavedModel(m *mlmodel.Model) *inspectSavedModel {
 		return fail(err)
 	}
 	r.TagSets = sm.TagSets()
-	mg, err := sm.MetaGraph(tags)
+	mg, err := sm.MetaGraph(cfg.Tags)
 	if err != nil {
 		return fail(err)
 	}

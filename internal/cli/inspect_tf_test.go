@@ -100,4 +100,10 @@ func TestInspectMLflowTensorFlowModel(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+
+	// A block serve would refuse is reported with serve's reason.
+	m.Flavors["tensorflow"]["model_type"] = "tf3"
+	if r := describeSavedModel(m); r == nil || !strings.Contains(r.Error, `unknown model_type "tf3"`) || len(r.Signatures) != 0 {
+		t.Errorf("unknown model_type: %+v", r)
+	}
 }
