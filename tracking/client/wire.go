@@ -186,48 +186,33 @@ type wireFileInfo struct {
 	FileSize jsonInt `json:"file_size"`
 }
 
-func tagsToWire(tags []tracking.Tag) []wireTag {
-	if len(tags) == 0 {
+// convertAll maps a list between the domain and wire types, nil for an
+// empty one (so omitempty drops it).
+func convertAll[From, To any](in []From, conv func(From) To) []To {
+	if len(in) == 0 {
 		return nil
 	}
-	out := make([]wireTag, len(tags))
-	for i, t := range tags {
-		out[i] = wireTag{Key: t.Key, Value: t.Value}
+	out := make([]To, len(in))
+	for i, v := range in {
+		out[i] = conv(v)
 	}
 	return out
+}
+
+func tagsToWire(tags []tracking.Tag) []wireTag {
+	return convertAll(tags, func(t tracking.Tag) wireTag { return wireTag(t) })
 }
 
 func tagsFromWire(tags []wireTag) []tracking.Tag {
-	if len(tags) == 0 {
-		return nil
-	}
-	out := make([]tracking.Tag, len(tags))
-	for i, t := range tags {
-		out[i] = tracking.Tag{Key: t.Key, Value: t.Value}
-	}
-	return out
+	return convertAll(tags, func(t wireTag) tracking.Tag { return tracking.Tag(t) })
 }
 
 func paramsToWire(ps []tracking.Param) []wireParam {
-	if len(ps) == 0 {
-		return nil
-	}
-	out := make([]wireParam, len(ps))
-	for i, p := range ps {
-		out[i] = wireParam{Key: p.Key, Value: p.Value}
-	}
-	return out
+	return convertAll(ps, func(p tracking.Param) wireParam { return wireParam(p) })
 }
 
 func paramsFromWire(ps []wireParam) []tracking.Param {
-	if len(ps) == 0 {
-		return nil
-	}
-	out := make([]tracking.Param, len(ps))
-	for i, p := range ps {
-		out[i] = tracking.Param{Key: p.Key, Value: p.Value}
-	}
-	return out
+	return convertAll(ps, func(p wireParam) tracking.Param { return tracking.Param(p) })
 }
 
 func metricToWire(m tracking.Metric) wireMetric {
@@ -244,16 +229,7 @@ func metricFromWire(m wireMetric) tracking.Metric {
 	}
 }
 
-func metricsFromWire(ms []wireMetric) []tracking.Metric {
-	if len(ms) == 0 {
-		return nil
-	}
-	out := make([]tracking.Metric, len(ms))
-	for i, m := range ms {
-		out[i] = metricFromWire(m)
-	}
-	return out
-}
+func metricsFromWire(ms []wireMetric) []tracking.Metric { return convertAll(ms, metricFromWire) }
 
 func (e *wireExperiment) domain() tracking.Experiment {
 	return tracking.Experiment{
