@@ -37,7 +37,7 @@ func CleanPath(p string) (string, error) {
 		if err := checkUnsafe(cur); err != nil {
 			return "", err
 		}
-		next := unescape(cur)
+		next := Unquote(cur)
 		if next == cur {
 			break
 		}
@@ -85,9 +85,11 @@ func checkUnsafe(p string) error {
 	return nil
 }
 
-// unescape decodes every valid %XX escape of s and leaves the rest as it
-// is, as lenient decoders (Python's unquote) do: "%2e%2e/%" is "../%".
-func unescape(s string) string {
+// Unquote decodes every valid %XX escape of s once and leaves the rest
+// as it is, as lenient decoders (Python's urllib.parse.unquote) do:
+// "%2e%2e/%" is "../%". The server's artifact-location check decodes
+// with it too, so both find the same hidden "..".
+func Unquote(s string) string {
 	if !strings.Contains(s, "%") {
 		return s
 	}

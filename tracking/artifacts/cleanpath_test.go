@@ -112,7 +112,7 @@ func FuzzCleanPath(f *testing.F) {
 		if err != nil || again != got {
 			t.Fatalf("CleanPath(%q) = %q, which cleans to %q, %v", in, got, again, err)
 		}
-		for cur, i := got, 0; i <= maxDecodeRounds; cur, i = unescape(cur), i+1 {
+		for cur, i := got, 0; i <= maxDecodeRounds; cur, i = Unquote(cur), i+1 {
 			if strings.HasPrefix(cur, "/") || strings.ContainsAny(cur, "\\\x00#") {
 				t.Fatalf("CleanPath(%q) = %q: decoding %d times gives %q", in, got, i, cur)
 			}

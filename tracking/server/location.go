@@ -2,6 +2,8 @@ package server
 
 import (
 	"strings"
+
+	"github.com/mlship/mlship/tracking/artifacts"
 )
 
 // checkArtifactLocation refuses an experiment artifact location as MLflow's
@@ -70,39 +72,11 @@ func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <
 // leaving malformed escapes as they are, as Python's unquote does.
 func unquoteAll(s string) string {
 	for range 10 {
-		d := pyUnquote(s)
+		d := artifacts.Unquote(s)
 		if d == s {
 			break
 		}
 		s = d
 	}
 	return s
-}
-
-func pyUnquote(s string) string {
-	if !strings.Contains(s, "%") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }
