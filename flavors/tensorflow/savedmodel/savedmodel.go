@@ -138,6 +138,9 @@ type MetaGraph struct {
 
 	nodeOnce sync.Once
 	nodes    map[string]*tfpb.NodeDef
+
+	capOnce sync.Once
+	caps    *captures
 }
 
 // SignatureKeys returns the signature keys in sorted order, without the

@@ -164,48 +164,27 @@ func (m *MetaGraph) VariableKey(ck *Checkpoint, graphVariable string) (string, e
 	if og == nil {
 		return "", fmt.Errorf("variable %q is not in the checkpoint (and the MetaGraph has no saved object graph to map it through)", graphVariable)
 	}
+	idx := m.captureIndex()
 	var firstErr error
-	for _, n := range m.Proto.GetGraphDef().GetNode() {
-		if n.GetOp() != "StatefulPartitionedCall" && n.GetOp() != "PartitionedCall" {
-			continue
+	for _, c := range idx.byInput[name] {
+		key, err := checkpointKeyOfNode(ck, c.object)
+		if err == nil {
+			return key, nil
 		}
-		cf, ok := og.GetConcreteFunctions()[n.GetAttr()["f"].GetFunc().GetName()]
-		if !ok {
-			continue // e.g. the saver's restore function
-		}
-		var data []string
-		for _, in := range n.GetInput() {
-			if !strings.HasPrefix(in, "^") {
-				data = append(data, strings.TrimSuffix(in, ":0"))
-			}
-		}
-		nargs := len(data) - len(cf.GetBoundInputs())
-		if nargs < 0 {
-			continue
-		}
-		for i := nargs; i < len(data); i++ {
-			if data[i] != name {
-				continue
-			}
-			key, err := checkpointKeyOfNode(ck, cf.BoundInputs[i-nargs])
-			if err == nil {
-				return key, nil
-			}
-			if firstErr == nil {
-				firstErr = fmt.Errorf("variable %q (input %d of %s): %w", graphVariable, i, n.GetName(), err)
-			}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("variable %q (input %d of %s): %w", graphVariable, c.input, c.call, err)
 		}
 	}
 	if firstErr != nil {
 		return "", firstErr
 	}
 	match := int32(-1)
-	for id, obj := range og.GetNodes() {
-		if v := obj.GetVariable(); v != nil && (v.GetName() == shared || v.GetName() == name) {
-			if match >= 0 {
+	for _, names := range [][]int32{idx.byVarName[shared], idx.byVarName[name]} {
+		for _, id := range names {
+			if match >= 0 && match != id {
 				return "", fmt.Errorf("variable %q: several objects of the saved object graph have that name", graphVariable)
 			}
-			match = int32(id)
+			match = id
 		}
 	}
 	if match < 0 {
@@ -216,6 +195,59 @@ func (m *MetaGraph) VariableKey(ck *Checkpoint, graphVariable string) (string, e
 		return "", fmt.Errorf("variable %q: %w", graphVariable, err)
 	}
 	return key, nil
+}
+
+// captureRef is one captured input of a call node: input position input
+// of node call is bound to saved object object.
+type captureRef struct {
+	call   string
+	input  int
+	object int32
+}
+
+// captures indexes, once per MetaGraph, what VariableKey searches: the
+// captured inputs of every call node by the graph node they name, and the
+// saved variables by name. Walking the graph per variable instead took
+// time quadratic in the graph (seconds for a few thousand variables).
+type captures struct {
+	byInput   map[string][]captureRef
+	byVarName map[string][]int32
+}
+
+func (m *MetaGraph) captureIndex() *captures {
+	m.capOnce.Do(func() {
+		c := &captures{byInput: map[string][]captureRef{}, byVarName: map[string][]int32{}}
+		og := m.Proto.GetObjectGraphDef()
+		for _, n := range m.Proto.GetGraphDef().GetNode() {
+			if n.GetOp() != "StatefulPartitionedCall" && n.GetOp() != "PartitionedCall" {
+				continue
+			}
+			cf, ok := og.GetConcreteFunctions()[n.GetAttr()["f"].GetFunc().GetName()]
+			if !ok {
+				continue // e.g. the saver's restore function
+			}
+			var data []string
+			for _, in := range n.GetInput() {
+				if !strings.HasPrefix(in, "^") {
+					data = append(data, strings.TrimSuffix(in, ":0"))
+				}
+			}
+			nargs := len(data) - len(cf.GetBoundInputs())
+			if nargs < 0 {
+				continue
+			}
+			for i := nargs; i < len(data); i++ {
+				c.byInput[data[i]] = append(c.byInput[data[i]], captureRef{call: n.GetName(), input: i, object: cf.BoundInputs[i-nargs]})
+			}
+		}
+		for id, obj := range og.GetNodes() {
+			if v := obj.GetVariable(); v != nil {
+				c.byVarName[v.GetName()] = append(c.byVarName[v.GetName()], int32(id))
+			}
+		}
+		m.caps = c
+	})
+	return m.caps
 }
 
 // ReadVariable reads the saved value of a top-level graph variable: its
