@@ -1,14 +1,12 @@
 package projects
 
 import (
-	"bytes"
 	"context"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,29 +77,11 @@ func getenvOf(env []string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // options are Run options against ts with output captured.
-func (ts *trackingServer) options(t *testing.T, uri string, params ...string) (Options, *syncBuffer, *syncBuffer) {
+func (ts *trackingServer) options(t *testing.T, uri string, params ...string) (Options, *testenv.SyncBuffer, *testenv.SyncBuffer) {
 	t.Helper()
 	env := testEnviron()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	o := Options{
 		URI: uri, Params: kvs(t, params...), Tracker: ts.client, TrackingURI: ts.url,
 		Environ: env, Getenv: getenvOf(env), CacheDir: t.TempDir(), User: "tester",

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/tracking"
 )
 
@@ -31,7 +32,7 @@ func waitGone(t *testing.T, pid int) {
 // process holding its stdout returns at once, and the process is killed.
 func TestCommandLeavesNoOrphans(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	var pgid int
 	start := time.Now()
 	res, err := command{Shell: "bash", Line: "sleep 300 & echo $! > " + pidFile + "; echo done; exit 7", Dir: t.TempDir(),
@@ -112,7 +113,7 @@ func TestSweepInterrupted(t *testing.T) {
 // runs, line by line, not when it exits (stdout and stderr alike).
 func TestCommandOutputIsLive(t *testing.T) {
 	release := filepath.Join(t.TempDir(), "release")
-	var out, errOut syncBuffer
+	var out, errOut testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := command{Shell: "bash", Line: "echo first; echo warn >&2; while [ ! -e " + release + " ]; do sleep 0.05; done; echo last",

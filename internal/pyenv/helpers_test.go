@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -70,7 +69,7 @@ func helperPrepare() int {
 }
 
 // helperCmd is a helper process for ho.
-func helperCmd(t *testing.T, ho helperOptions) (*exec.Cmd, *bytes.Buffer, *syncBuffer) {
+func helperCmd(t *testing.T, ho helperOptions) (*exec.Cmd, *bytes.Buffer, *testenv.SyncBuffer) {
 	t.Helper()
 	data, err := json.Marshal(ho)
 	if err != nil {
@@ -79,7 +78,7 @@ func helperCmd(t *testing.T, ho helperOptions) (*exec.Cmd, *bytes.Buffer, *syncB
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=prepare", helperOptsEnv+"="+string(data))
 	var stdout bytes.Buffer
-	stderr := &syncBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	return cmd, &stdout, stderr
 }
@@ -102,29 +101,11 @@ func envWith(kv ...string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testLogger logs everything, debug included, into a buffer the test
 // inspects (and prints when it fails).
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+func testLogger(t *testing.T) (*slog.Logger, *testenv.SyncBuffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testenv.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", buf.String())

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mlship/mlship/internal/testenv"
 )
 
 const (
@@ -84,7 +86,7 @@ func TestVirtualenvOffline(t *testing.T) {
 	ctx := context.Background()
 
 	o := f.options(t, cache)
-	var log1 syncBuffer
+	var log1 testenv.SyncBuffer
 	o.Logger = loggerTo(&log1)
 	env, err := Prepare(ctx, o)
 	if err != nil {
@@ -107,7 +109,7 @@ func TestVirtualenvOffline(t *testing.T) {
 	}
 
 	// The same model again: the environment is reused, pip never runs.
-	var log2 syncBuffer
+	var log2 testenv.SyncBuffer
 	o.Logger = loggerTo(&log2)
 	start := time.Now()
 	again, err := Prepare(ctx, o)
@@ -126,7 +128,7 @@ func TestVirtualenvOffline(t *testing.T) {
 
 }
 
-func loggerTo(w *syncBuffer) *slog.Logger {
+func loggerTo(w *testenv.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -318,7 +320,7 @@ func TestVirtualenvInterrupted(t *testing.T) {
 			assertNoEnv(t, cache)
 
 			srv.blocking.Store(false)
-			var log syncBuffer
+			var log testenv.SyncBuffer
 			o.Logger = loggerTo(&log)
 			env, err := Prepare(context.Background(), o)
 			if err != nil {

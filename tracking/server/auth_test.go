@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/mlship/mlship/internal/testenv"
 	"github.com/mlship/mlship/tracking/server"
 	"github.com/mlship/mlship/tracking/sqlstore"
 )
@@ -167,7 +167,7 @@ func (zeros) Read(p []byte) (int, error) {
 }
 
 func TestAccessLog(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	e := newEnv(t, func(o *server.Options) {
 		o.AccessLog = true
 		o.Logger = slog.New(slog.NewTextHandler(&buf, nil))
@@ -176,21 +176,4 @@ func TestAccessLog(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, "msg=request method=GET path=/api/2.0/mlflow/runs/get status=404") {
 		t.Fatalf("access log: %s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
