@@ -162,39 +162,10 @@ func matchJSON(t *testing.T, got []byte, want string) any {
 	return g
 }
 
+// match compares a response with want, where "<any>" matches any value;
+// it is golden_test.go's matcher with no variables bound.
 func match(got, want any, path string) (string, bool) {
-	if want == "<any>" {
-		return "", true
-	}
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok || len(g) != len(w) {
-			return path, false
-		}
-		for k, wv := range w {
-			gv, ok := g[k]
-			if !ok {
-				return path + "." + k, false
-			}
-			if p, ok := match(gv, wv, path+"."+k); !ok {
-				return p, false
-			}
-		}
-		return "", true
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return path, false
-		}
-		for i := range w {
-			if p, ok := match(g[i], w[i], fmt.Sprintf("%s[%d]", path, i)); !ok {
-				return p, false
-			}
-		}
-		return "", true
-	}
-	return path, reflect.DeepEqual(got, want)
+	return matchVars(got, want, path, map[string]any{})
 }
 
 func str(m map[string]any, keys ...string) string {
