@@ -28,16 +28,13 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 			if st, err := os.Stat(local); err != nil || !st.Mode().IsRegular() {
 				return fmt.Errorf("--local-file %s is not a file", local)
 			}
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.UploadArtifact(cmd.Context(), runID, local, artifactPath); err != nil {
-				return err
-			}
-			fmt.Fprintf(d.stdout, "Logged artifact from local file %s to artifact_path=%s\n", local, artifactPath)
-			return nil
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				if err := c.UploadArtifact(cmd.Context(), runID, local, artifactPath); err != nil {
+					return err
+				}
+				fmt.Fprintf(d.stdout, "Logged artifact from local file %s to artifact_path=%s\n", local, artifactPath)
+				return nil
+			})
 		},
 	}
 	logArtifact.Flags().StringVarP(&local, "local-file", "l", "", "the file to upload")
@@ -51,16 +48,13 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 			if st, err := os.Stat(local); err != nil || !st.IsDir() {
 				return fmt.Errorf("--local-dir %s is not a directory", local)
 			}
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.UploadArtifacts(cmd.Context(), runID, local, artifactPath); err != nil {
-				return err
-			}
-			fmt.Fprintf(d.stdout, "Logged artifact from local dir %s to artifact_path=%s\n", local, artifactPath)
-			return nil
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				if err := c.UploadArtifacts(cmd.Context(), runID, local, artifactPath); err != nil {
+					return err
+				}
+				fmt.Fprintf(d.stdout, "Logged artifact from local dir %s to artifact_path=%s\n", local, artifactPath)
+				return nil
+			})
 		},
 	}
 	logArtifacts.Flags().StringVarP(&local, "local-dir", "l", "", "the directory whose files to upload")
@@ -71,23 +65,20 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 		Short: "List a run's artifacts (one directory level) as JSON",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			infos, err := c.ListArtifacts(cmd.Context(), runID, artifactPath)
-			if err != nil {
-				return err
-			}
-			out := make([]map[string]any, len(infos))
-			for i, f := range infos {
-				out[i] = map[string]any{"path": f.Path, "is_dir": f.IsDir, "file_size": nil}
-				if !f.IsDir {
-					out[i]["file_size"] = f.Size
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				infos, err := c.ListArtifacts(cmd.Context(), runID, artifactPath)
+				if err != nil {
+					return err
 				}
-			}
-			return printJSON(d.stdout, out)
+				out := make([]map[string]any, len(infos))
+				for i, f := range infos {
+					out[i] = map[string]any{"path": f.Path, "is_dir": f.IsDir, "file_size": nil}
+					if !f.IsDir {
+						out[i]["file_size"] = f.Size
+					}
+				}
+				return printJSON(d.stdout, out)
+			})
 		},
 	}
 
@@ -117,17 +108,14 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 					return err
 				}
 			}
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			localPath, err := c.DownloadArtifacts(cmd.Context(), rid, p, out)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(d.stdout, localPath)
-			return nil
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				localPath, err := c.DownloadArtifacts(cmd.Context(), rid, p, out)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(d.stdout, localPath)
+				return nil
+			})
 		},
 	}
 	download.Flags().StringVarP(&artifactURI, "artifact-uri", "u", "", "the artifact as a runs:/<run_id>/<path> URI, instead of --run-id and --artifact-path")

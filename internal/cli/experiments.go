@@ -24,17 +24,14 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 		Short: "Create an experiment",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			id, err := c.CreateExperiment(cmd.Context(), name, location, nil)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(d.stdout, "Created experiment '%s' with id %s\n", name, id)
-			return nil
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				id, err := c.CreateExperiment(cmd.Context(), name, location, nil)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(d.stdout, "Created experiment '%s' with id %s\n", name, id)
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVarP(&name, "experiment-name", "n", "", "name of the experiment")
@@ -52,30 +49,27 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			var exps []tracking.Experiment
-			for e, err := range c.Experiments(cmd.Context(), tracking.ExperimentQuery{ViewType: vt}) {
-				if err != nil {
-					return err
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				var exps []tracking.Experiment
+				for e, err := range c.Experiments(cmd.Context(), tracking.ExperimentQuery{ViewType: vt}) {
+					if err != nil {
+						return err
+					}
+					exps = append(exps, e)
 				}
-				exps = append(exps, e)
-			}
-			if asJSON {
-				out := make([]map[string]any, len(exps))
+				if asJSON {
+					out := make([]map[string]any, len(exps))
+					for i, e := range exps {
+						out[i] = experimentDict(e)
+					}
+					return printJSON(d.stdout, out)
+				}
+				rows := make([][]string, len(exps))
 				for i, e := range exps {
-					out[i] = experimentDict(e)
+					rows[i] = []string{e.ID, e.Name, e.ArtifactLocation}
 				}
-				return printJSON(d.stdout, out)
-			}
-			rows := make([][]string, len(exps))
-			for i, e := range exps {
-				rows[i] = []string{e.ID, e.Name, e.ArtifactLocation}
-			}
-			return printTable(d.stdout, []string{"Experiment Id", "Name", "Artifact Location"}, rows)
+				return printTable(d.stdout, []string{"Experiment Id", "Name", "Artifact Location"}, rows)
+			})
 		},
 	}
 	search.Flags().StringVarP(&view, "view", "v", "active_only", "which experiments: active_only, deleted_only or all")
@@ -101,30 +95,21 @@ func NewCmdExperiments(d *deps) *cobra.Command {
 	}
 	del := idCmd("delete -x ID", "Mark an experiment and its runs deleted (restore brings them back)", func() string { return fmt.Sprintf("Experiment with id %s has been deleted.", id) },
 		func(cmd *cobra.Command) error {
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return c.DeleteExperiment(cmd.Context(), id)
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				return c.DeleteExperiment(cmd.Context(), id)
+			})
 		})
 	restore := idCmd("restore -x ID", "Restore a deleted experiment", func() string { return fmt.Sprintf("Experiment with id %s has been restored.", id) },
 		func(cmd *cobra.Command) error {
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return c.RestoreExperiment(cmd.Context(), id)
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				return c.RestoreExperiment(cmd.Context(), id)
+			})
 		})
 	rename := idCmd("rename -x ID --new-name NAME", "Rename an experiment", func() string { return fmt.Sprintf("Experiment with id %s has been renamed to '%s'.", id, newName) },
 		func(cmd *cobra.Command) error {
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return c.RenameExperiment(cmd.Context(), id, newName)
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				return c.RenameExperiment(cmd.Context(), id, newName)
+			})
 		})
 	rename.Flags().StringVar(&newName, "new-name", "", "the experiment's new name")
 	_ = rename.MarkFlagRequired("new-name")

@@ -28,31 +28,28 @@ func newCmdExperimentsCSV(d *deps, tf *trackingFlags) *cobra.Command {
 		Short: "Write an experiment's runs as CSV, one column per metric, param and tag (as mlflow experiments csv)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				var runs []tracking.Run
+				q := tracking.RunQuery{ExperimentIDs: []string{id}, ViewType: tracking.ActiveOnly}
+				for r, err := range c.Runs(cmd.Context(), q) {
+					if err != nil {
+						return err
+					}
+					if runs = append(runs, r); len(runs) == csvMaxRuns {
+						break
+					}
+				}
+				b := runsCSV(runs)
+				if filename != "" {
+					if err := os.WriteFile(filename, b, 0o644); err != nil {
+						return err
+					}
+					fmt.Fprintf(d.stdout, "Experiment with ID %s has been exported as a CSV to file: %s.\n", id, filename)
+					return nil
+				}
+				_, err := fmt.Fprintf(d.stdout, "%s\n", b) // click.echo adds a newline
 				return err
-			}
-			defer c.Close()
-			var runs []tracking.Run
-			q := tracking.RunQuery{ExperimentIDs: []string{id}, ViewType: tracking.ActiveOnly}
-			for r, err := range c.Runs(cmd.Context(), q) {
-				if err != nil {
-					return err
-				}
-				if runs = append(runs, r); len(runs) == csvMaxRuns {
-					break
-				}
-			}
-			b := runsCSV(runs)
-			if filename != "" {
-				if err := os.WriteFile(filename, b, 0o644); err != nil {
-					return err
-				}
-				fmt.Fprintf(d.stdout, "Experiment with ID %s has been exported as a CSV to file: %s.\n", id, filename)
-				return nil
-			}
-			_, err = fmt.Fprintf(d.stdout, "%s\n", b) // click.echo adds a newline
-			return err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&id, "experiment-id", "x", "", "id of the experiment")

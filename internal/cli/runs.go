@@ -34,31 +34,28 @@ func NewCmdRuns(d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := d.trackingClient(cmd.Context(), tf.uri)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			var runs []tracking.Run
-			q := tracking.RunQuery{ExperimentIDs: []string{expID}, ViewType: vt, Filter: filter}
-			for r, err := range c.Runs(cmd.Context(), q) {
-				if err != nil {
-					return err
+			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+				var runs []tracking.Run
+				q := tracking.RunQuery{ExperimentIDs: []string{expID}, ViewType: vt, Filter: filter}
+				for r, err := range c.Runs(cmd.Context(), q) {
+					if err != nil {
+						return err
+					}
+					runs = append(runs, r)
 				}
-				runs = append(runs, r)
-			}
-			if asJSON {
-				out := make([]map[string]any, len(runs))
-				for i := range runs {
-					out[i] = runDict(&runs[i])
+				if asJSON {
+					out := make([]map[string]any, len(runs))
+					for i := range runs {
+						out[i] = runDict(&runs[i])
+					}
+					return printJSON(d.stdout, out)
 				}
-				return printJSON(d.stdout, out)
-			}
-			rows := make([][]string, len(runs))
-			for i, r := range runs {
-				rows[i] = []string{msTime(r.Info.StartTime), r.Info.RunName, r.Info.RunID}
-			}
-			return printTable(d.stdout, []string{"Date", "Name", "ID"}, rows)
+				rows := make([][]string, len(runs))
+				for i, r := range runs {
+					rows[i] = []string{msTime(r.Info.StartTime), r.Info.RunName, r.Info.RunID}
+				}
+				return printTable(d.stdout, []string{"Date", "Name", "ID"}, rows)
+			})
 		},
 	}
 	list.Flags().StringVar(&expID, "experiment-id", "", "experiment whose runs to list (env MLFLOW_EXPERIMENT_ID)")
@@ -79,40 +76,31 @@ func NewCmdRuns(d *deps) *cobra.Command {
 		return sub
 	}
 	describe := runCmd("describe --run-id ID", "Print a run as JSON: info, params, latest metrics, tags, inputs", func(cmd *cobra.Command) error {
-		c, err := d.trackingClient(cmd.Context(), tf.uri)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		r, err := c.GetRun(cmd.Context(), runID)
-		if err != nil {
-			return err
-		}
-		return printJSON(d.stdout, runDict(r))
+		return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+			r, err := c.GetRun(cmd.Context(), runID)
+			if err != nil {
+				return err
+			}
+			return printJSON(d.stdout, runDict(r))
+		})
 	})
 	del := runCmd("delete --run-id ID", "Mark a run deleted (restore brings it back)", func(cmd *cobra.Command) error {
-		c, err := d.trackingClient(cmd.Context(), tf.uri)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := c.DeleteRun(cmd.Context(), runID); err != nil {
-			return err
-		}
-		fmt.Fprintf(d.stdout, "Run with ID %s has been deleted.\n", runID)
-		return nil
+		return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+			if err := c.DeleteRun(cmd.Context(), runID); err != nil {
+				return err
+			}
+			fmt.Fprintf(d.stdout, "Run with ID %s has been deleted.\n", runID)
+			return nil
+		})
 	})
 	restore := runCmd("restore --run-id ID", "Restore a deleted run", func(cmd *cobra.Command) error {
-		c, err := d.trackingClient(cmd.Context(), tf.uri)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := c.RestoreRun(cmd.Context(), runID); err != nil {
-			return err
-		}
-		fmt.Fprintf(d.stdout, "Run with id %s has been restored.\n", runID)
-		return nil
+		return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+			if err := c.RestoreRun(cmd.Context(), runID); err != nil {
+				return err
+			}
+			fmt.Fprintf(d.stdout, "Run with id %s has been restored.\n", runID)
+			return nil
+		})
 	})
 	cmd.AddCommand(list, describe, del, restore)
 	return cmd

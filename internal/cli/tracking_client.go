@@ -50,6 +50,22 @@ func (d *deps) trackingClient(ctx context.Context, uri string) (*trackingConn, e
 	return &trackingConn{Client: c}, nil
 }
 
+// withTracking calls fn with a client of the tracking server or store at
+// uri (see trackingClient) and closes it afterwards. A failed close is
+// reported when fn succeeded: for a local store it may be the last write.
+func (d *deps) withTracking(ctx context.Context, uri string, fn func(*trackingConn) error) (err error) {
+	c, err := d.trackingClient(ctx, uri)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := c.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("closing tracking store: %w", cerr)
+		}
+	}()
+	return fn(c)
+}
+
 // resolveModel turns a runs:/<run_id>/<path> model reference into the
 // local copy in the cache (downloading it on first use) and leaves any
 // other reference as it is. Commands that take a model call it before
