@@ -49,14 +49,7 @@ func (r DuckDBResult) Type(column string) string {
 // CI) when either is missing.
 func NewDuckDB(t testing.TB) *DuckDB {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		Missing(t, "DuckDB tests need Node.js: apt-get install nodejs npm, then run `bash scripts/setup.sh test`")
-	}
-	modules := filepath.Join(CacheDir(), "duckdb-node", DuckDBVersion, "node_modules")
-	if _, err := os.Stat(filepath.Join(modules, "@duckdb", "node-api", "package.json")); err != nil {
-		Missing(t, "DuckDB (@duckdb/node-api@"+DuckDBVersion+") is not provisioned under "+modules+": run `bash scripts/setup.sh test`")
-	}
+	node, modules := NodeModules(t, "duckdb-node", "@duckdb/node-api", DuckDBVersion, "provision-duckdb.sh")
 	return &DuckDB{
 		node:    node,
 		script:  filepath.Join(RepoRoot(t), "internal", "testenv", "duckdb_query.mjs"),

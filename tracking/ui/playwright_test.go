@@ -16,9 +16,6 @@ import (
 	"github.com/mlship/mlship/tracking/ui"
 )
 
-// playwrightVersion is what scripts/provision-playwright.sh installs.
-const playwrightVersion = "1.65.1"
-
 // clickScript drives Debian's Chromium through the pages as a user would:
 // sort by clicking a header, search with a bad filter, tick two runs and
 // press Compare. It prints what it saw as JSON.
@@ -97,14 +94,7 @@ func TestClicksInChromium(t *testing.T) {
 	if err != nil {
 		testenv.Missing(t, "chromium not installed (apt-get install chromium)")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		testenv.Missing(t, "node not installed (apt-get install nodejs npm)")
-	}
-	modules := filepath.Join(testenv.CacheDir(), "playwright", playwrightVersion, "node_modules")
-	if _, err := os.Stat(filepath.Join(modules, "playwright-core", "package.json")); err != nil {
-		testenv.Missing(t, "playwright-core "+playwrightVersion+" not provisioned under "+modules+": run scripts/provision-playwright.sh")
-	}
+	node, modules := testenv.Playwright(t)
 	f := newFixture(t, ui.Options{})
 	script := filepath.Join(t.TempDir(), "clicks.js")
 	if err := os.WriteFile(script, []byte(clickScript), 0o644); err != nil {
