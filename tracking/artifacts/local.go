@@ -90,7 +90,7 @@ func (l *Local) Put(ctx context.Context, p string, r io.Reader) (err error) {
 			_ = root.Remove(tmp)
 		}
 	}()
-	if _, err = io.Copy(f, ctxReader{ctx, r}); err != nil {
+	if _, err = CopyContext(ctx, f, r); err != nil {
 		return fmt.Errorf("putting %s: %w", p, err)
 	}
 	if err = f.Sync(); err != nil {
@@ -303,6 +303,13 @@ func isEscape(err error) bool {
 
 func notFound(p string) error {
 	return tracking.Errorf(tracking.ResourceDoesNotExist, "Artifact '%s' not found", p)
+}
+
+// CopyContext copies src to dst as io.Copy does, but stops with ctx's
+// error once ctx ends (checked before each read), so a cancelled upload or
+// download of a large artifact does not run to its end.
+func CopyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	return io.Copy(dst, ctxReader{ctx, src})
 }
 
 // ctxReader stops a copy when its context ends.

@@ -389,7 +389,7 @@ func writeFile(ctx context.Context, r io.Reader, target string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+	if _, err := artifacts.CopyContext(ctx, tmp, r); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -400,17 +400,4 @@ func writeFile(ctx context.Context, r io.Reader, target string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), target)
-}
-
-// ctxReader stops a copy when its context ends.
-type ctxReader struct {
-	ctx context.Context //nolint:containedctx // lives for one io.Copy
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
