@@ -176,44 +176,11 @@ func (s *Store) ImportRun(ctx context.Context, run tracking.Run, history []track
 		if err := s.insertMetrics(ctx, tx, ri.RunID, history); err != nil {
 			return err
 		}
-		return s.importInputs(ctx, tx, ri.RunID, expN, run.Inputs)
-	})
-}
-
-// importInputs links a new run to its dataset inputs, recording each
-// dataset in the experiment once (by name and digest), as LogInputs does.
-func (s *Store) importInputs(ctx context.Context, tx *sql.Tx, runID string, exp int64, inputs []tracking.DatasetInput) error {
-	for _, in := range inputs {
-		d := in.Dataset
-		if d.Name == "" || d.Digest == "" {
-			return tracking.Errorf(tracking.InvalidParameterValue, "Dataset input of run '%s' has no name or digest", runID)
-		}
-		var dsID string
-		err := tx.QueryRowContext(ctx, s.rebind("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"), exp, d.Name, d.Digest).Scan(&dsID)
-		if errors.Is(err, sql.ErrNoRows) {
-			dsID = tracking.NewRunID()
-			_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), dsID, exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile)
-		}
-		if err != nil {
-			return dbErr("importing dataset", err)
-		}
-		inID := tracking.NewRunID()
-		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO inputs (input_uuid, dataset_uuid, run_uuid) VALUES (?, ?, ?)
-			ON CONFLICT (run_uuid, dataset_uuid) DO NOTHING`), inID, dsID, runID)
-		if err != nil {
-			return dbErr("linking dataset", err)
-		}
-		if err := tx.QueryRowContext(ctx, s.rebind("SELECT input_uuid FROM inputs WHERE run_uuid = ? AND dataset_uuid = ?"), runID, dsID).Scan(&inID); err != nil {
-			return dbErr("linking dataset", err)
-		}
-		for _, t := range dedupeTags(in.Tags) {
-			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO input_tags (input_uuid, key, value) VALUES (?, ?, ?)
-				ON CONFLICT (input_uuid, key) DO UPDATE SET value = excluded.value`), inID, t.Key, t.Value)
-			if err != nil {
-				return dbErr("setting input tag", err)
+		for _, in := range run.Inputs {
+			if in.Dataset.Name == "" || in.Dataset.Digest == "" {
+				return tracking.Errorf(tracking.InvalidParameterValue, "Dataset input of run '%s' has no name or digest", ri.RunID)
 			}
 		}
-	}
-	return nil
+		return s.linkInputs(ctx, tx, ri.RunID, expN, run.Inputs)
+	})
 }

@@ -279,38 +279,45 @@ func (s *Store) LogInputs(ctx context.Context, runID string, inputs []tracking.D
 		if err := tx.QueryRowContext(ctx, s.rebind("SELECT experiment_id FROM runs WHERE run_uuid = ?"), runID).Scan(&exp); err != nil {
 			return dbErr("reading run", err)
 		}
-		for _, in := range inputs {
-			d := in.Dataset
-			// Another run of the experiment may record the same dataset
-			// at the same moment: insert-or-keep, then read whichever won.
-			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, name, digest) DO NOTHING`),
-				tracking.NewRunID(), exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile)
+		return s.linkInputs(ctx, tx, runID, exp, inputs)
+	})
+}
+
+// linkInputs records each input's dataset in experiment exp once (by name
+// and digest) and links the run to it with the input's tags. LogInputs and
+// ImportRun both call it inside their transaction.
+func (s *Store) linkInputs(ctx context.Context, tx *sql.Tx, runID string, exp int64, inputs []tracking.DatasetInput) error {
+	for _, in := range inputs {
+		d := in.Dataset
+		// Another run of the experiment may record the same dataset
+		// at the same moment: insert-or-keep, then read whichever won.
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, name, digest) DO NOTHING`),
+			tracking.NewRunID(), exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile)
+		if err != nil {
+			return dbErr("recording dataset", err)
+		}
+		var dsID string
+		err = tx.QueryRowContext(ctx, s.rebind("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"), exp, d.Name, d.Digest).Scan(&dsID)
+		if err != nil {
+			return dbErr("recording dataset", err)
+		}
+		var inID string
+		err = tx.QueryRowContext(ctx, s.rebind("SELECT input_uuid FROM inputs WHERE run_uuid = ? AND dataset_uuid = ?"), runID, dsID).Scan(&inID)
+		if errors.Is(err, sql.ErrNoRows) {
+			inID = tracking.NewRunID()
+			_, err = tx.ExecContext(ctx, s.rebind("INSERT INTO inputs (input_uuid, dataset_uuid, run_uuid) VALUES (?, ?, ?)"), inID, dsID, runID)
+		}
+		if err != nil {
+			return dbErr("linking dataset", err)
+		}
+		for _, t := range dedupeTags(in.Tags) {
+			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO input_tags (input_uuid, key, value) VALUES (?, ?, ?)
+				ON CONFLICT (input_uuid, key) DO UPDATE SET value = excluded.value`), inID, t.Key, t.Value)
 			if err != nil {
-				return dbErr("recording dataset", err)
-			}
-			var dsID string
-			err = tx.QueryRowContext(ctx, s.rebind("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"), exp, d.Name, d.Digest).Scan(&dsID)
-			if err != nil {
-				return dbErr("recording dataset", err)
-			}
-			var inID string
-			err = tx.QueryRowContext(ctx, s.rebind("SELECT input_uuid FROM inputs WHERE run_uuid = ? AND dataset_uuid = ?"), runID, dsID).Scan(&inID)
-			if errors.Is(err, sql.ErrNoRows) {
-				inID = tracking.NewRunID()
-				_, err = tx.ExecContext(ctx, s.rebind("INSERT INTO inputs (input_uuid, dataset_uuid, run_uuid) VALUES (?, ?, ?)"), inID, dsID, runID)
-			}
-			if err != nil {
-				return dbErr("linking dataset", err)
-			}
-			for _, t := range dedupeTags(in.Tags) {
-				_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO input_tags (input_uuid, key, value) VALUES (?, ?, ?)
-					ON CONFLICT (input_uuid, key) DO UPDATE SET value = excluded.value`), inID, t.Key, t.Value)
-				if err != nil {
-					return dbErr("setting input tag", err)
-				}
+				return dbErr("setting input tag", err)
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
