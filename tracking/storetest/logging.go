@@ -222,21 +222,13 @@ func testMetricHistory(t *testing.T, s tracking.Store) {
 		t.Errorf("dataset link lost: %+v", all[0])
 	}
 	var paged []tracking.Metric
-	tok := ""
-	for pages := 0; ; pages++ {
-		if pages > 5 {
-			t.Fatal("paging does not end")
-		}
-		ms, next, err := s.MetricHistory(ctx, id, "acc", tracking.Page{MaxResults: 2, PageToken: tok})
-		must(t, err)
+	for _, ms := range allPages(t, 6, func(tok string) ([]tracking.Metric, string, error) {
+		return s.MetricHistory(ctx, id, "acc", tracking.Page{MaxResults: 2, PageToken: tok})
+	}) {
 		if len(ms) > 2 {
 			t.Fatalf("page of %d > 2", len(ms))
 		}
 		paged = append(paged, ms...)
-		if next == "" {
-			break
-		}
-		tok = next
 	}
 	if fmt.Sprint(paged) != fmt.Sprint(all) {
 		t.Errorf("paged history %v != %v", paged, all)

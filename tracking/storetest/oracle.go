@@ -72,21 +72,13 @@ func testSearchRunsOracle(t *testing.T, s tracking.Store) {
 				}
 			}
 			var got []string
-			tok := ""
-			for pages := 0; ; pages++ {
-				if pages > 20 {
-					t.Fatalf("%q: paging does not end", filter)
-				}
-				runs, next, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: filter, ViewType: view,
+			for _, runs := range allPages(t, 21, func(tok string) ([]tracking.Run, string, error) {
+				return s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: filter, ViewType: view,
 					Page: tracking.Page{MaxResults: 7, PageToken: tok}})
-				must(t, err)
+			}) {
 				for _, r := range runs {
 					got = append(got, r.Info.RunName)
 				}
-				if next == "" {
-					break
-				}
-				tok = next
 			}
 			if strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Errorf("%q (%v):\n got  %v\n want %v", filter, view, got, want)
@@ -126,21 +118,13 @@ func testSearchRunsOracle(t *testing.T, s tracking.Store) {
 			want = append(want, r.Info.RunName)
 		}
 		var got []string
-		tok := ""
-		for pages := 0; ; pages++ {
-			if pages > 20 {
-				t.Fatalf("%q: paging does not end", tc.filter)
-			}
-			runs, next, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: tc.filter, OrderBy: tc.order,
+		for _, runs := range allPages(t, 21, func(tok string) ([]tracking.Run, string, error) {
+			return s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: tc.filter, OrderBy: tc.order,
 				Page: tracking.Page{MaxResults: 7, PageToken: tok}})
-			must(t, err)
+		}) {
 			for _, r := range runs {
 				got = append(got, r.Info.RunName)
 			}
-			if next == "" {
-				break
-			}
-			tok = next
 		}
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%q %q:\n got  %v\n want %v", tc.filter, tc.order, got, want)

@@ -84,18 +84,10 @@ func testSearchRunsPaging(t *testing.T, s tracking.Store) {
 		createRun(t, s, exp, int64(1000-i), fmt.Sprintf("r%d", i))
 	}
 	var names []string
-	tok := ""
-	for pages := 0; ; pages++ {
-		if pages > 4 {
-			t.Fatal("paging does not end")
-		}
-		runs, next, err := s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Page: tracking.Page{MaxResults: 3, PageToken: tok}})
-		must(t, err)
+	for _, runs := range allPages(t, 5, func(tok string) ([]tracking.Run, string, error) {
+		return s.SearchRuns(ctx, tracking.RunQuery{ExperimentIDs: []string{exp}, Page: tracking.Page{MaxResults: 3, PageToken: tok}})
+	}) {
 		names = append(names, runNames(runs))
-		if next == "" {
-			break
-		}
-		tok = next
 	}
 	if got := strings.Join(names, "|"); got != "r0,r1,r2|r3,r4,r5|r6" {
 		t.Errorf("pages %s", got)

@@ -88,6 +88,27 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// allPages fetches page after page, from the first (token "") until one
+// names no next page, and fails the test when there are more than
+// maxPages: a store whose tokens loop must not hang the suite.
+func allPages[T any](t *testing.T, maxPages int, fetch func(token string) ([]T, string, error)) [][]T {
+	t.Helper()
+	var pages [][]T
+	tok := ""
+	for {
+		if len(pages) == maxPages {
+			t.Fatalf("paging does not end after %d pages", maxPages)
+		}
+		page, next, err := fetch(tok)
+		must(t, err)
+		pages = append(pages, page)
+		if next == "" {
+			return pages
+		}
+		tok = next
+	}
+}
+
 func createExperiment(t *testing.T, s tracking.Store, name string) string {
 	t.Helper()
 	id, err := s.CreateExperiment(context.Background(), name, "", nil)
