@@ -217,7 +217,7 @@ func (r *runner) kubernetes(ctx context.Context, j *job, inv *mlproject.Invocati
 		Env: []KV{{"MLFLOW_RUN_ID", id}, {"MLFLOW_TRACKING_URI", trackingURI}, {"MLFLOW_EXPERIMENT_ID", j.expID}},
 	})
 	if err != nil {
-		return res, errors.Join(err, j.end(id, tracking.StatusFailed))
+		return res, errors.Join(err, j.end(ctx, id, tracking.StatusFailed))
 	}
 	path := cfg.ManifestPath
 	if path == "" {
@@ -227,7 +227,7 @@ func (r *runner) kubernetes(ctx context.Context, j *job, inv *mlproject.Invocati
 		path = filepath.Join(r.workDir, path)
 	}
 	if err := os.WriteFile(path, manifest, 0o644); err != nil {
-		return res, errors.Join(fmt.Errorf("writing the job manifest: %w", err), j.end(id, tracking.StatusFailed))
+		return res, errors.Join(fmt.Errorf("writing the job manifest: %w", err), j.end(ctx, id, tracking.StatusFailed))
 	}
 	res.Manifest = path
 	kubectl := r.lookPath("kubectl")
@@ -243,7 +243,7 @@ func (r *runner) kubernetes(ctx context.Context, j *job, inv *mlproject.Invocati
 	k := kubectlCmd{path: kubectl, context: cfg.KubeContext, env: r.o.Environ}
 	if out, err := k.run(ctx, "apply", "-f", path); err != nil {
 		res.Status = tracking.StatusFailed
-		return res, errors.Join(fmt.Errorf("kubectl apply: %w: %s", err, out), j.end(id, tracking.StatusFailed))
+		return res, errors.Join(fmt.Errorf("kubectl apply: %w: %s", err, out), j.end(ctx, id, tracking.StatusFailed))
 	}
 	fmt.Fprintf(r.o.Stderr, "mlship: created job %s for run %s (manifest %s)\n", name, id, path)
 	poll := 5 * time.Second
@@ -256,7 +256,7 @@ func (r *runner) kubernetes(ctx context.Context, j *job, inv *mlproject.Invocati
 	}
 	status, err := r.followJob(ctx, k, name, ns, id, poll)
 	res.Status = status
-	if endErr := j.end(id, status); endErr != nil {
+	if endErr := j.end(ctx, id, status); endErr != nil {
 		err = errors.Join(err, endErr)
 	}
 	if err != nil {

@@ -376,8 +376,7 @@ func (j *job) createRun(ctx context.Context, name string, params []mlproject.KV,
 	for len(ps) > 0 {
 		n := min(len(ps), tracking.MaxParamsTagsPerBatch)
 		if err := j.r.o.Tracker.LogBatch(ctx, run.Info.RunID, nil, ps[:n], nil); err != nil {
-			j.end(run.Info.RunID, tracking.StatusFailed)
-			return nil, fmt.Errorf("logging parameters on run %s: %w", run.Info.RunID, err)
+			return nil, errors.Join(fmt.Errorf("logging parameters on run %s: %w", run.Info.RunID, err), j.end(ctx, run.Info.RunID, tracking.StatusFailed))
 		}
 		ps = ps[n:]
 	}
@@ -385,9 +384,10 @@ func (j *job) createRun(ctx context.Context, name string, params []mlproject.KV,
 }
 
 // end sets a run's final status. It runs even after ctx ended (an
-// interrupted run must still become KILLED), with a deadline of its own.
-func (j *job) end(runID string, status tracking.RunStatus) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// interrupted run must still become KILLED): it keeps ctx's values but
+// not its cancellation, with a deadline of its own.
+func (j *job) end(ctx context.Context, runID string, status tracking.RunStatus) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_, err := j.r.o.Tracker.UpdateRun(ctx, runID, tracking.UpdateRun{Status: status, EndTime: time.Now().UnixMilli()})
 	if err != nil {
@@ -440,7 +440,7 @@ func (j *job) runOne(ctx context.Context, inv *mlproject.Invocation, name, paren
 		status = tracking.StatusFailed
 	}
 	res.Status, res.ExitCode = status, out.ExitCode
-	if err := j.end(id, status); err != nil {
+	if err := j.end(ctx, id, status); err != nil {
 		return res, errors.Join(runErr, err)
 	}
 	j.r.log.Info("run ended", "run_id", id, "status", status, "exit_code", out.ExitCode)

@@ -165,7 +165,7 @@ loop:
 		}
 	}
 	res.Status = status
-	endErr := j.end(pid, status)
+	endErr := j.end(ctx, pid, status)
 	printSummary(r.o.Stdout, r.o.SweepMetric, swept, res)
 	switch {
 	case endErr != nil:
