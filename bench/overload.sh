@@ -12,6 +12,9 @@
 #   bench/overload.sh examples/iris-onnx/model
 #   SERVE_FLAGS='--max-queue 64' bench/overload.sh     # any mlship serve flag
 #   OVERLOAD=4 OVERLOAD_DURATION=30s CLIENTS=1024 CAPACITY_CLIENTS=64 bench/overload.sh
+#   RATE=7000 bench/overload.sh   # offer this many req/s instead of OVERLOAD x the
+#                                 # capacity measured (to compare servers whose
+#                                 # capacity phase differs, e.g. one refusing at it)
 #
 # Outputs go to bench/results/overload-<model dir name>[-TAG].* (TAG from
 # $TAG): the three JSON reports, the RSS samples and summary.md. The
@@ -47,7 +50,7 @@ for p, r in rep.items():
 print(f"- capacity (closed loop, {lv['capacity']['concurrency']} clients): {s['capacity']['throughput_rps']:.0f} req/s, "
       f"p99 {s['capacity']['latency_us']['p99']:.0f} µs, errors {s['capacity']['errors'] or 'none'}")
 print(f"- unloaded (1 client): p50 {s['unloaded']['latency_us']['p50']:.0f} µs, p99 {s['unloaded']['latency_us']['p99']:.0f} µs")
-print(f"- offered {factor:g}x capacity for {o['duration_s']:.1f} s: {offered} arrivals ({offered / o['duration_s']:.0f}/s), "
+print(f"- offered {offered / o['duration_s'] / s['capacity']['throughput_rps']:.2g}x the capacity measured for {o['duration_s']:.1f} s: {offered} arrivals ({offered / o['duration_s']:.0f}/s), "
       f"{sent} sent, {o.get('skipped', 0)} not sent (no free client of {lv['overload']['concurrency']})")
 print(f"- answered: {o['ok']} ok ({o['throughput_rps']:.0f}/s), errors {o['errors'] or 'none'} ({100 * rejected / max(sent, 1):.1f}% of sent)")
 if "failed_latency_us" in o:
@@ -59,6 +62,8 @@ print("- CPU (machine busy / load generator, % of all CPUs): " + "; ".join(
     f"{p} {l['cpu']['machine_busy_pct']:.0f} / {l['cpu']['process_pct']:.0f}" for p, l in lv.items()))
 rss = {}
 for line in open(f"{out}.rss.tsv"):
+    if len(line.split()) != 3:
+        continue  # the phase label was read while being rewritten
     _, phase, kib = line.split()
     rss.setdefault(phase, []).append(int(kib) / 1024)
 print("- server RSS (MiB) per phase, min / max / last: " + "; ".join(
@@ -152,7 +157,7 @@ run() { # phase, then mlship bench flags
 run unloaded --concurrency 1 --duration "$DURATION"
 run capacity --concurrency "$CAPACITY_CLIENTS" --duration "$DURATION"
 capacity="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["levels"][0]["server"]["throughput_rps"])' "$out.capacity.json")"
-rate="$(/usr/bin/python3 -c "print(round($capacity * $OVERLOAD))")"
+rate="${RATE:-$(/usr/bin/python3 -c "print(round($capacity * $OVERLOAD))")}"
 run overload --concurrency "$CLIENTS" --rate "$rate" --duration "$OVERLOAD_DURATION" --warmup 0s
 echo after >"$phase_file"
 sleep 3
