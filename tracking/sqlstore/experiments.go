@@ -186,23 +186,18 @@ func (s *Store) loadExperimentTags(ctx context.Context, q querier, exps []tracki
 	}
 	for start := 0; start < len(args); start += inChunk {
 		end := min(start+inChunk, len(args))
-		rows, err := q.QueryContext(ctx, s.rebind("SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ("+
-			placeholders(end-start)+") ORDER BY experiment_id, key"), args[start:end]...)
-		if err != nil {
-			return dbErr("reading experiment tags", err)
-		}
-		for rows.Next() {
+		err := s.eachRow(ctx, q, "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ("+
+			placeholders(end-start)+") ORDER BY experiment_id, key", args[start:end], func(rows *sql.Rows) error {
 			var id int64
 			var t tracking.Tag
 			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
-				rows.Close()
-				return dbErr("reading experiment tags", err)
+				return err
 			}
 			i := byID[strconv.FormatInt(id, 10)]
 			exps[i].Tags = append(exps[i].Tags, t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return dbErr("reading experiment tags", err)
 		}
 	}
