@@ -8,15 +8,7 @@ import (
 	"testing"
 
 	"github.com/mlship/mlship/tracking"
-	"github.com/mlship/mlship/tracking/search"
 )
-
-// searchReady reports whether tracking/search parses filters yet (it is
-// developed alongside the stores); filter tests skip until it does.
-func searchReady() bool {
-	f, err := search.ParseRunFilter("metrics.a > 1")
-	return err == nil && len(f) == 1 && search.EncodePageToken(5) != ""
-}
 
 func runNames(runs []tracking.Run) string {
 	var out []string
@@ -75,9 +67,6 @@ func testSearchRunsBasic(t *testing.T, s tracking.Store) {
 }
 
 func testSearchRunsPaging(t *testing.T, s tracking.Store) {
-	if !searchReady() {
-		t.Skip("tracking/search page tokens are not implemented yet")
-	}
 	ctx := context.Background()
 	exp := createExperiment(t, s, "paging")
 	for i := range 7 {
@@ -147,9 +136,6 @@ func searchFixture(t *testing.T, s tracking.Store) (string, map[string]string) {
 }
 
 func testSearchRunsFilter(t *testing.T, s tracking.Store) {
-	if !searchReady() {
-		t.Skip("tracking/search filters are not implemented yet")
-	}
 	exp, byName := searchFixture(t, s)
 	ctx := context.Background()
 	cases := []struct {
@@ -205,9 +191,6 @@ func testSearchRunsFilter(t *testing.T, s tracking.Store) {
 }
 
 func testSearchRunsOrder(t *testing.T, s tracking.Store) {
-	if !searchReady() {
-		t.Skip("tracking/search order_by is not implemented yet")
-	}
 	exp, _ := searchFixture(t, s)
 	ctx := context.Background()
 	cases := []struct {
@@ -248,9 +231,6 @@ func testSearchRunsOrder(t *testing.T, s tracking.Store) {
 
 // testSearchRunsHostile checks that filter values are data, never SQL.
 func testSearchRunsHostile(t *testing.T, s tracking.Store) {
-	if !searchReady() {
-		t.Skip("tracking/search filters are not implemented yet")
-	}
 	exp, _ := searchFixture(t, s)
 	ctx := context.Background()
 	// Backslash is no escape character in LIKE patterns, on any store.
