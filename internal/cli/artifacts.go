@@ -108,7 +108,7 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 					return err
 				}
 			}
-			return d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
+			err := d.withTracking(cmd.Context(), tf.uri, func(c *trackingConn) error {
 				localPath, err := c.DownloadArtifacts(cmd.Context(), rid, p, out)
 				if err != nil {
 					return err
@@ -116,6 +116,10 @@ func NewCmdArtifacts(d *deps) *cobra.Command {
 				fmt.Fprintln(d.stdout, localPath)
 				return nil
 			})
+			if err != nil && dst == "" { // the temporary directory was only to hold the download
+				os.RemoveAll(out)
+			}
+			return err
 		},
 	}
 	download.Flags().StringVarP(&artifactURI, "artifact-uri", "u", "", "the artifact as a runs:/<run_id>/<path> URI, instead of --run-id and --artifact-path")
