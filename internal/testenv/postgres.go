@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -159,9 +158,11 @@ func startPostgres(bin string) *pgServer {
 // gone, for test binaries whose TestMain does not call StopPostgres (or
 // that are killed). It runs in its own session so it outlives us.
 func (s *pgServer) watchdog() {
-	stop := strings.Join(s.command("pg_ctl", "-D", s.data, "-m", "immediate", "stop").Args, " ")
-	script := fmt.Sprintf("while [ -d /proc/%d ]; do sleep 1; done; %s >/dev/null 2>&1; rm -rf %s", os.Getpid(), stop, s.dir)
-	cmd := exec.Command("sh", "-c", script)
+	// Paths go in as arguments, never into the script's text: a TMPDIR
+	// with a space must not make rm -rf remove its first word.
+	stop := s.command("pg_ctl", "-D", s.data, "-m", "immediate", "stop").Args
+	const script = `pid=$1 dir=$2; shift 2; while [ -d /proc/$pid ]; do sleep 1; done; "$@" >/dev/null 2>&1; rm -rf "$dir"`
+	cmd := exec.Command("sh", append([]string{"-c", script, "watchdog", strconv.Itoa(os.Getpid()), s.dir}, stop...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	if err := cmd.Start(); err == nil {
