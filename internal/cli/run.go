@@ -95,7 +95,7 @@ func NewCmdRun(d *deps) *cobra.Command {
 	return cmd
 }
 
-func runProject(ctx context.Context, d *deps, o *runOptions, uri string) error {
+func runProject(ctx context.Context, d *deps, o *runOptions, uri string) (err error) {
 	if o.experimentID != "" && o.experimentName != "" {
 		return errors.New("specify only one of --experiment-name and --experiment-id (or MLFLOW_EXPERIMENT_NAME and MLFLOW_EXPERIMENT_ID)")
 	}
@@ -108,7 +108,11 @@ func runProject(ctx context.Context, d *deps, o *runOptions, uri string) error {
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer func() {
+		if cerr := closeStore(); err == nil && cerr != nil {
+			err = fmt.Errorf("closing tracking store: %w", cerr)
+		}
+	}()
 	res, err := projects.Run(ctx, projects.Options{
 		URI: uri, Version: o.version, EntryPoint: o.entryPoint, Params: params,
 		ExperimentName: o.experimentName, ExperimentID: o.experimentID, RunName: o.runName,
@@ -158,7 +162,7 @@ func parseParamList(list []string) ([]mlproject.KV, error) {
 // tracking server (http(s)://), a database (sqlite:///, postgresql://)
 // opened directly, or, with no URI at all, ./mlruns.db. It returns the
 // URI the command is given as MLFLOW_TRACKING_URI.
-func projectTracker(ctx context.Context, d *deps, flagURI string) (projects.Tracker, string, func(), error) {
+func projectTracker(ctx context.Context, d *deps, flagURI string) (projects.Tracker, string, func() error, error) {
 	uri := flagURI
 	if uri == "" {
 		uri = d.env.get("MLFLOW_TRACKING_URI")
@@ -172,12 +176,12 @@ func projectTracker(ctx context.Context, d *deps, flagURI string) (projects.Trac
 		fmt.Fprintf(d.stderr, "mlship: no tracking URI (--tracking-uri, MLFLOW_TRACKING_URI): recording in %s, artifacts under ./mlruns\n", uri)
 	}
 	switch {
-	case strings.HasPrefix(uri, "http://"), strings.HasPrefix(uri, "https://"):
+	case isServerURI(uri):
 		c, err := client.New(uri, client.WithEnv(d.env.get), client.WithLogger(d.logger()))
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return c, c.TrackingURI(), func() { c.Close() }, nil
+		return c, c.TrackingURI(), c.Close, nil
 	case strings.HasPrefix(uri, "sqlite:"), strings.HasPrefix(uri, "postgres"):
 		uri, err := absSQLite(uri)
 		if err != nil {
@@ -187,7 +191,7 @@ func projectTracker(ctx context.Context, d *deps, flagURI string) (projects.Trac
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("tracking store: %w", err)
 		}
-		return s, uri, func() { s.Close() }, nil
+		return s, uri, s.Close, nil
 	case strings.HasPrefix(uri, "file:") || !strings.Contains(uri, "://"):
 		return nil, "", nil, fmt.Errorf("tracking URI %s: MLflow's file store is not supported; use sqlite:///path.db, a tracking server, "+
 			"or import the directory with `mlship import-mlruns`", uri)
