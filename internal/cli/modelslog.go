@@ -80,11 +80,14 @@ func runModelsLog(ctx context.Context, d *deps, o *modelsLogOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := d.trackingClient(ctx, o.tf.uri)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	return d.withTracking(ctx, o.tf.uri, func(c *trackingConn) error {
+		return modelsLogTo(ctx, d, o, c, m, artifactPath)
+	})
+}
+
+// modelsLogTo is runModelsLog once the model is read and a tracking
+// client is open.
+func modelsLogTo(ctx context.Context, d *deps, o *modelsLogOptions, c *trackingConn, m *mlmodel.Model, artifactPath string) error {
 	log := d.logger()
 
 	runID := o.runID
@@ -110,7 +113,7 @@ func runModelsLog(ctx context.Context, d *deps, o *modelsLogOptions) error {
 		log.Info("run created", "run_id", runID, "experiment_id", expID)
 	}
 
-	err = logModel(ctx, c.Client, m, runID, artifactPath)
+	err := logModel(ctx, c.Client, m, runID, artifactPath)
 	if created {
 		status := tracking.StatusFinished
 		if err != nil {
