@@ -36,7 +36,7 @@ func NewCmdImportMlruns(d *deps) *cobra.Command {
 		Example: "  mlship import-mlruns ./mlruns\n" +
 			"  mlship import-mlruns ./mlruns --backend-store-uri postgresql://mlflow@127.0.0.1/mlflow",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			ctx := cmd.Context()
 			uri := backend
 			if uri == "" {
@@ -46,7 +46,6 @@ func NewCmdImportMlruns(d *deps) *cobra.Command {
 				uri = defaultBackendStoreURI
 			}
 			var store tracking.Store
-			var err error
 			if strings.HasPrefix(uri, "http://") || strings.HasPrefix(uri, "https://") {
 				store, err = d.trackingClient(ctx, uri)
 			} else {
@@ -55,7 +54,11 @@ func NewCmdImportMlruns(d *deps) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer func() {
+				if cerr := store.Close(); err == nil && cerr != nil {
+					err = fmt.Errorf("closing the store: %w", cerr) // its last writes may be lost
+				}
+			}()
 			rep, err := mlruns.Import(ctx, store, args[0], mlruns.Options{Logger: d.logger(), KeepArtifactURIs: keepURIs})
 			if err != nil {
 				return fmt.Errorf("importing %s: %w", args[0], err)
