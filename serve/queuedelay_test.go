@@ -425,7 +425,7 @@ func TestSplitRequestAdmittedWhole(t *testing.T) {
 }
 
 // TestAutoQueueDelay: the derived target is 4× the mean batch time, at
-// least 5ms, plus the batch delay.
+// least 10ms, plus the batch delay.
 func TestAutoQueueDelay(t *testing.T) {
 	for _, tc := range []struct {
 		batch, delay, want time.Duration
