@@ -48,7 +48,12 @@ func fetchHTTP(ctx context.Context, uri, dir string) (string, error) {
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
+		os.Remove(dst) // no half a download under a user's --storage-dir
+		return "", fmt.Errorf("GET %s: %w", uri, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(dst)
 		return "", err
 	}
-	return dst, f.Close()
+	return dst, nil
 }
