@@ -46,6 +46,7 @@ type benchOptions struct {
 	maxBatchDelay time.Duration
 	instances     int
 	maxQueue      int
+	maxQueueDelay string
 }
 
 func (o *benchOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
@@ -72,6 +73,7 @@ func (o *benchOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.DurationVar(&o.maxBatchDelay, "max-batch-delay", 0, "model directory: how long a batch may wait for more requests")
 	fs.IntVar(&o.instances, "model-instances", 1, "model directory: model calls that may run at once")
 	fs.IntVar(&o.maxQueue, "max-queue", 256, "model directory: requests that may wait for the model before 503s")
+	fs.StringVar(&o.maxQueueDelay, "max-queue-delay", "auto", "model directory: most a request may expect to wait in the queue before 503, as `mlship serve` (auto, 0: off, or a duration)")
 }
 
 func (o *benchOptions) validate() error {

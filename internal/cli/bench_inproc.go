@@ -31,6 +31,10 @@ func startInProcess(ctx context.Context, d *deps, o *benchOptions, ref string) (
 	lo := d.loadOptions(o.threads)
 	lo.DefaultThreads = servingThreads
 	lo.Logger = log
+	queueDelay, err := serve.ParseQueueDelay(o.maxQueueDelay)
+	if err != nil {
+		return nil, err
+	}
 	loaded, err := d.registry.Load(ctx, ref, o.flavor, lo)
 	if err != nil {
 		return nil, err
@@ -45,6 +49,7 @@ func startInProcess(ctx context.Context, d *deps, o *benchOptions, ref string) (
 			MaxBatchDelay: o.maxBatchDelay,
 			Instances:     o.instances,
 			MaxQueue:      o.maxQueue,
+			MaxQueueDelay: queueDelay,
 		},
 		Version: Version(),
 		Logger:  log,
