@@ -106,7 +106,10 @@ func scalarValue(n *yaml.Node) (any, error) {
 		}
 		return f, nil
 	case "!!timestamp":
-		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) == 0 {
+		// Only a plain scalar that YAML itself resolved as a date is kept as
+		// one. An explicit `!!timestamp` tag may sit on any text ("0:"), which
+		// written back unquoted would not parse, so such values stay strings.
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.TaggedStyle) == 0 {
 			return timestamp(n.Value), nil
 		}
 		return n.Value, nil
