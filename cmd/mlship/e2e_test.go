@@ -236,3 +236,60 @@ func TestCLIErrorsAndInspect(t *testing.T) {
 		t.Errorf("bad size flag: %d %s", code, stderr)
 	}
 }
+
+// SIGHUP stops mlship like SIGTERM (a closed terminal must not leave a
+// server half-dead or a project run RUNNING), except under nohup, where it
+// was ignored on purpose and must stay ignored.
+func TestSIGHUP(t *testing.T) {
+	bin := buildBinary(t)
+	model := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
+	args := []string{"serve", model, "--host", "127.0.0.1", "--port", "0", "--drain-grace", "0s"}
+
+	s := startServer(t, bin, args...)
+	waitReady(t, s)
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGHUP: %v\n%s", err, s.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit after SIGHUP\n%s", s.stderr)
+	}
+	if !strings.Contains(s.stderr.String(), "msg=stopped") {
+		t.Errorf("SIGHUP did not drain:\n%s", s.stderr)
+	}
+
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		testenv.Missing(t, "nohup (coreutils) not found")
+	}
+	s = startServer(t, nohup, append([]string{bin}, args...)...)
+	waitReady(t, s)
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		t.Fatalf("exited on SIGHUP under nohup: %v\n%s", err, s.stderr)
+	case <-time.After(time.Second):
+	}
+	resp, err := http.Get(s.url + "/ping")
+	if err != nil {
+		t.Fatalf("not serving after SIGHUP under nohup: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("ping after SIGHUP under nohup: %d", resp.StatusCode)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit after SIGTERM\n%s", s.stderr)
+	}
+}
