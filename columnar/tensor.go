@@ -186,3 +186,59 @@ func parseShapeMeta(f arrow.Field) ([]int64, error) {
 	}
 	return inner, nil
 }
+
+// NamedTensor is a tensor with the column name it goes under.
+type NamedTensor struct {
+	Name   string
+	Shape  []int64
+	Values arrow.Array
+}
+
+// TensorColumnError is NewTensorColumn's error for one of TensorBatch's
+// tensors, with the tensor's name for the caller's message.
+type TensorColumnError struct {
+	Name string
+	Err  error
+}
+
+func (e *TensorColumnError) Error() string { return e.Err.Error() }
+func (e *TensorColumnError) Unwrap() error { return e.Err }
+
+// TensorBatch lays tensors out as one batch, the way every tensor-model
+// result and tensor request is laid out: batched when all share a first
+// dimension (rows = that dimension), else one row holding each whole
+// tensor; no tensors is an empty batch. Values are referenced, not copied.
+func TensorBatch(ts []NamedTensor) (Batch, error) {
+	batched := len(ts) > 0
+	rows := int64(-1)
+	for _, t := range ts {
+		if len(t.Shape) == 0 || (rows >= 0 && t.Shape[0] != rows) {
+			batched = false
+			break
+		}
+		rows = t.Shape[0]
+	}
+	switch {
+	case len(ts) == 0:
+		rows = 0
+	case !batched:
+		rows = 1
+	}
+	fields := make([]arrow.Field, len(ts))
+	cols := make([]arrow.Array, len(ts))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, t := range ts {
+		f, c, err := NewTensorColumn(t.Name, t.Shape, t.Values, batched)
+		if err != nil {
+			return nil, &TensorColumnError{Name: t.Name, Err: err}
+		}
+		fields[i], cols[i] = f, c
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rows), nil
+}

@@ -1,6 +1,8 @@
 package columnar
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -129,5 +131,65 @@ func TestTensorOfUnsupportedType(t *testing.T) {
 		if want := "cannot be a tensor element"; !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %q, want one saying %q", col.DataType(), err, want)
 		}
+	}
+}
+
+func TestTensorBatch(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	floats := func(n int) arrow.Array {
+		b := array.NewFloat32Builder(mem)
+		defer b.Release()
+		for i := range n {
+			b.Append(float32(i))
+		}
+		return b.NewArray()
+	}
+	for _, tc := range []struct {
+		name     string
+		shapes   [][]int64
+		rows     int64
+		unbatchd bool
+		err      string
+	}{
+		{name: "shared first dimension", shapes: [][]int64{{3, 2}, {3}}, rows: 3},
+		{name: "different first dimensions", shapes: [][]int64{{3, 2}, {2}}, rows: 1, unbatchd: true},
+		{name: "a scalar", shapes: [][]int64{{3}, {}}, rows: 1, unbatchd: true},
+		{name: "none", rows: 0},
+		{name: "shape does not fit", shapes: [][]int64{{3}, {5}}, err: `tensor "t1": shape [5] needs 5 values, got 3`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ts []NamedTensor
+			for i, s := range tc.shapes {
+				n := int(ShapeSize(s))
+				if tc.err != "" {
+					n = 3
+				}
+				ts = append(ts, NamedTensor{Name: fmt.Sprintf("t%d", i), Shape: s, Values: floats(n)})
+			}
+			defer func() {
+				for _, x := range ts {
+					x.Values.Release()
+				}
+			}()
+			b, err := TensorBatch(ts)
+			if tc.err != "" {
+				var te *TensorColumnError
+				if !errors.As(err, &te) || te.Name != "t1" || err.Error() != tc.err {
+					t.Fatalf("error %v (%T), want %q naming t1", err, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Release()
+			if b.NumRows() != tc.rows || int(b.NumCols()) != len(ts) {
+				t.Fatalf("%d rows × %d columns, want %d × %d", b.NumRows(), b.NumCols(), tc.rows, len(ts))
+			}
+			if len(ts) > 0 && IsBatched(b) == tc.unbatchd {
+				t.Errorf("IsBatched = %v, want %v", IsBatched(b), !tc.unbatchd)
+			}
+		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/mlship/mlship/columnar"
@@ -90,35 +89,15 @@ func unflatten(out columnar.Batch, flattened []string) (columnar.Batch, error) {
 		}
 		ts[len(ts)-1].t.Shape = shape
 	}
-	batched, rows := true, int64(-1)
-	for _, x := range ts {
-		if len(x.t.Shape) == 0 || (rows >= 0 && x.t.Shape[0] != rows) {
-			batched = false
-			break
-		}
-		rows = x.t.Shape[0]
-	}
-	fields := make([]arrow.Field, len(ts))
-	cols := make([]arrow.Array, len(ts))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+	named := make([]columnar.NamedTensor, len(ts))
 	for i, x := range ts {
-		f, col, err := columnar.NewTensorColumn(x.name, x.t.Shape, x.t.Values, batched)
-		if err != nil {
-			return nil, err
-		}
-		fields[i], cols[i] = f, col
+		named[i] = columnar.NamedTensor{Name: x.name, Shape: x.t.Shape, Values: x.t.Values}
 	}
-	n := int64(1)
-	if batched {
-		n = rows
+	b, err := columnar.TensorBatch(named)
+	if err != nil {
+		return nil, fmt.Errorf("laying out the outputs: %w", err) // the error names the tensor
 	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, n), nil
+	return b, nil
 }
 
 var (

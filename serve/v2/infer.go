@@ -89,10 +89,10 @@ func (d *Decoder) Decode(body []byte, headerLen int) (*Request, error) {
 	if err := d.checkNames(ins); err != nil {
 		return nil, err
 	}
-	tensors := make([]tensor, 0, len(ins))
+	tensors := make([]columnar.NamedTensor, 0, len(ins))
 	defer func() {
 		for _, t := range tensors {
-			t.values.Release()
+			t.Values.Release()
 		}
 	}()
 	// A tensor with no elements still becomes one (empty) Arrow row per
@@ -123,7 +123,7 @@ func (d *Decoder) Decode(body []byte, headerLen int) (*Request, error) {
 		if err != nil {
 			return nil, err
 		}
-		tensors = append(tensors, tensor{name: in.name, shape: in.shape, values: vals})
+		tensors = append(tensors, columnar.NamedTensor{Name: in.name, Shape: in.shape, Values: vals})
 	}
 	if len(bin) > 0 {
 		return nil, badRequest("the request has %d bytes of binary data that no input claims (check binary_data_size)", len(bin))
@@ -136,47 +136,15 @@ func (d *Decoder) Decode(body []byte, headerLen int) (*Request, error) {
 	return req, nil
 }
 
-type tensor struct {
-	name   string
-	shape  []int64
-	values arrow.Array
-}
-
-// layout puts tensors in a batch: batched when all share a first
-// dimension, else one row holding each whole tensor.
-func layout(ts []tensor) (columnar.Batch, error) {
-	batched := len(ts) > 0
-	rows := int64(-1)
-	for _, t := range ts {
-		if len(t.shape) == 0 || (rows >= 0 && t.shape[0] != rows) {
-			batched = false
-			break
-		}
-		rows = t.shape[0]
+// layout puts tensors in a batch (columnar.TensorBatch); a tensor whose
+// shape does not fit its data is the client's error.
+func layout(ts []columnar.NamedTensor) (columnar.Batch, error) {
+	b, err := columnar.TensorBatch(ts)
+	var te *columnar.TensorColumnError
+	if errors.As(err, &te) {
+		return nil, badRequest("input '%s': %v", te.Name, te.Err)
 	}
-	if !batched {
-		rows = 1
-	}
-	if len(ts) == 0 {
-		rows = 0
-	}
-	fields := make([]arrow.Field, len(ts))
-	cols := make([]arrow.Array, len(ts))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for i, t := range ts {
-		f, c, err := columnar.NewTensorColumn(t.name, t.shape, t.values, batched)
-		if err != nil {
-			return nil, badRequest("input '%s': %v", t.name, err)
-		}
-		fields[i], cols[i] = f, c
-	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rows), nil
+	return b, err
 }
 
 // input is an entry of "inputs" before its data is decoded.
@@ -611,7 +579,7 @@ func (d *Decoder) decodeRaw(body []byte) (*Request, error) {
 		vals.Append(body)
 		arr := vals.NewArray()
 		defer arr.Release()
-		b, err := layout([]tensor{{name: m.Name, shape: in.shape, values: arr}})
+		b, err := layout([]columnar.NamedTensor{{Name: m.Name, Shape: in.shape, Values: arr}})
 		if err != nil {
 			return nil, err
 		}
@@ -642,7 +610,7 @@ func (d *Decoder) decodeRaw(body []byte) (*Request, error) {
 		return nil, err
 	}
 	defer vals.Release()
-	b, err := layout([]tensor{{name: m.Name, shape: shape, values: vals}})
+	b, err := layout([]columnar.NamedTensor{{Name: m.Name, Shape: shape, Values: vals}})
 	if err != nil {
 		return nil, err
 	}
