@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -548,6 +549,15 @@ func decodeValues(c colMeta, bufs [][]byte) (arrow.Array, error) {
 		dt = arrow.BinaryTypes.String
 		if c.Kind == "bin" {
 			dt = arrow.BinaryTypes.Binary
+		} else {
+			// Python encodes str as UTF-8, so invalid bytes mean a broken
+			// worker; refusing them here keeps every later writer (JSON,
+			// Parquet, Arrow IPC) from emitting an invalid string column.
+			for i := 0; i < n; i++ {
+				if !utf8.Valid(bufs[1][offs[i]:offs[i+1]]) {
+					return nil, fmt.Errorf("string %d is not valid UTF-8", i)
+				}
+			}
 		}
 		buffers = []*memory.Buffer{valid, memory.NewBufferBytes(bufs[0]), memory.NewBufferBytes(bufs[1])}
 	default:

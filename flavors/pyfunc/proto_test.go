@@ -114,6 +114,9 @@ func protoSeeds(tb testing.TB) [][]byte {
 		jsonFrame(`{"kind":"ndarray","rows":1,"columns":[{"name":"x","kind":"str","shape":[4611686018427387903],"buffers":[0,0]}]}`),
 		jsonFrame(`{"kind":"ndarray","rows":1,"columns":[{"name":"x","kind":"num","dtype":"<i8","shape":[1],"buffers":[]}]}`),
 		jsonFrame(`{"kind":"dataframe","rows":-1,"columns":[]}`),
+		// A string column whose bytes are not UTF-8 (found by FuzzFrames in CI).
+		rawFrame(resultMeta{Kind: "dataframe", Rows: 1, Columns: []colMeta{{Name: "s", Kind: "str", Shape: []int64{1}, Buffers: []int{8, 2}}}},
+			[]byte{0, 0, 0, 0, 2, 0, 0, 0}, []byte{0xf0, 0x30}),
 	)
 	return seeds
 }
@@ -125,6 +128,43 @@ func jsonFrame(js string) []byte {
 	payload = append(payload, js...)
 	payload = append(payload, make([]byte, 16)...)
 	return append(frameHeader(frameResult, uint64(len(payload))), payload...)
+}
+
+// rawFrame is a frame of kind RESULT written from meta and bufs.
+func rawFrame(meta resultMeta, bufs ...[]byte) []byte {
+	var b bytes.Buffer
+	if err := writeFrame(&b, frameResult, meta, bufs); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// A worker that sends a string column holding bytes that are not UTF-8 is
+// broken; the result is refused with the row, not passed on as an invalid
+// Arrow string array (and "bin" columns may hold any bytes).
+func TestDecodeResultInvalidUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		kind, want string
+	}{{"str", "string 1 is not valid UTF-8"}, {"json", "string 1 is not valid UTF-8"}, {"bin", ""}} {
+		data := rawFrame(resultMeta{Kind: "dataframe", Rows: 2, Columns: []colMeta{{Name: "s", Kind: tc.kind, Shape: []int64{2}, Buffers: []int{12, 3}}}},
+			[]byte{0, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0}, []byte{'a', 0xe2, 0x28})
+		fr, err := readFrame(bufio.NewReader(bytes.NewReader(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := decodeResult(fr)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s column: %v", tc.kind, err)
+			} else {
+				b.Release()
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s column: error %v, want %q", tc.kind, err, tc.want)
+		}
+	}
 }
 
 // FuzzFrames reads arbitrary worker output as frames and decodes RESULT
