@@ -25,6 +25,10 @@ type input struct {
 	// rows is the number of rows to read when the file says (Parquet), -1
 	// otherwise.
 	rows int64
+	// good and firstBad are the rows scored so far and the first bad one;
+	// only the writer goroutine touches them, in input order.
+	good     int64
+	firstBad error
 }
 
 // Shard is one of N deterministic parts of the input (--shard i/n).

@@ -190,12 +190,64 @@ func TestJSONLinesBadRows(t *testing.T) {
 		})
 	}
 
+	// A whole batch of lines without x between good ones is 64 bad rows,
+	// not the end of the run: how batches split must not decide it.
+	var gap strings.Builder
+	for i := range 3 * 64 {
+		if i >= 64 && i < 128 {
+			fmt.Fprintf(&gap, `{"id": %d, "z": 1}`+"\n", i)
+			continue
+		}
+		fmt.Fprintf(&gap, `{"id": %d, "x": %d}`+"\n", i, i)
+	}
+	gapIn := filepath.Join(dir, "gap.jsonl")
+	if err := os.WriteFile(gapIn, []byte(gap.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []OnError{OnErrorSkip, OnErrorNull} {
+		out := filepath.Join(t.TempDir(), "gap.parquet")
+		sum := run(t, &doubler{}, doublerModel(t), Options{Inputs: []string{gapIn}, Output: out, BatchRows: 64, Parallelism: 2, OnError: mode, KeepColumns: []string{"id"}})
+		if sum.Bad != 64 {
+			t.Errorf("%s: a batch of lines without x: %d bad rows, want 64", mode, sum.Bad)
+		}
+		b := readParquet(t, out)
+		ids, ys := int64s(t, b, "id"), float64s(t, b, "y")
+		want := 3 * 64
+		if mode == OnErrorSkip {
+			want = 2 * 64
+		}
+		if len(ids) != want {
+			t.Errorf("%s: %d rows written, want %d", mode, len(ids), want)
+		}
+		for k, id := range ids {
+			wantY := 2 * float64(id)
+			if id >= 64 && id < 128 {
+				wantY = -1 // null
+			}
+			if ys[k] != wantY {
+				t.Errorf("%s: row %d (id %d): y %g, want %g", mode, k, id, ys[k], wantY)
+				break
+			}
+		}
+		b.Release()
+	}
+	_, err := tryRun(t, &doubler{}, doublerModel(t), Options{Inputs: []string{gapIn}, Output: filepath.Join(dir, "gap-fail.parquet"), BatchRows: 64, OnError: OnErrorFail})
+	if err == nil || !strings.Contains(err.Error(), "line 65") || !strings.Contains(err.Error(), "missing inputs") {
+		t.Errorf("--on-error fail: err = %v, want the missing input located at line 65", err)
+	}
+
 	none := filepath.Join(dir, "none.jsonl")
 	if err := os.WriteFile(none, []byte("{\"id\": 1}\n{\"id\": 2}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := tryRun(t, &doubler{}, doublerModel(t), Options{Inputs: []string{none}, Output: filepath.Join(dir, "none.parquet"), OnError: OnErrorSkip})
-	if err == nil || !strings.Contains(err.Error(), "missing inputs") {
-		t.Errorf("no line has x: err = %v, want the run to stop on the missing input", err)
+	for _, mode := range []OnError{OnErrorSkip, OnErrorNull} {
+		out := filepath.Join(dir, "none.parquet")
+		_, err = tryRun(t, &doubler{}, doublerModel(t), Options{Inputs: []string{none}, Output: out, BatchRows: 1, OnError: mode})
+		if err == nil || !strings.Contains(err.Error(), "no row of") || !strings.Contains(err.Error(), "line 1") || !strings.Contains(err.Error(), "missing inputs") {
+			t.Errorf("%s: no line has x: err = %v, want the run to stop naming line 1's missing input", mode, err)
+		}
+		if _, statErr := os.Stat(out); statErr == nil {
+			t.Errorf("%s: the failed run left %s", mode, out)
+		}
 	}
 }

@@ -171,6 +171,10 @@ type result struct {
 	keep  columnar.Batch
 	form  scoring.Form
 	err   error
+	// good counts the rows that got predictions; firstBad locates the
+	// chunk's first bad row (nil when none).
+	good     int
+	firstBad error
 }
 
 type part struct {
@@ -399,7 +403,18 @@ func (r *runner) emit(ctx context.Context, outs *outputs, res *result) error {
 		return err
 	}
 	if res.src == nil {
+		if res.in.format == JSONL && res.in.good == 0 && res.in.firstBad != nil {
+			// Every line of a JSON-lines input was bad: most likely the
+			// wrong file or a key spelt differently everywhere, which
+			// --on-error is not meant to turn into an output of nothing
+			// (or of nulls).
+			return fmt.Errorf("no row of %s could be scored; the first: %w", res.in.name(), res.in.firstBad)
+		}
 		return outs.endInput(res.in)
+	}
+	res.in.good += int64(res.good)
+	if res.in.firstBad == nil {
+		res.in.firstBad = res.firstBad
 	}
 	b, err := r.assemble(res, outs.sinkFor(res.in).format)
 	if err != nil {

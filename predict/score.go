@@ -155,6 +155,7 @@ func (r *runner) score(ctx context.Context, j job) *result {
 			return res
 		}
 	}
+	res.good = n - len(bad)
 	if len(bad) > 0 {
 		r.bad.Add(int64(len(bad)))
 		first := bad[0]
@@ -163,6 +164,7 @@ func (r *runner) score(ctx context.Context, j job) *result {
 				first = b
 			}
 		}
+		res.firstBad = r.located(j, first.at, errors.New(first.reason))
 		r.log.Warn("bad rows", "input", j.in.name(), "count", len(bad), "first", r.where(j, first.at), "reason", first.reason)
 	}
 
@@ -291,6 +293,14 @@ func (r *runner) firstFailure(ctx context.Context, j job, idx []int) error {
 // has no shape. So it is structural only when no row of idx decodes alone
 // either.
 func (r *runner) structural(j job, idx []int) bool {
+	if _, ok := j.src.(*jsonlRows); ok {
+		// Each line names its own columns, so a chunk whose every line
+		// lacks one is bad rows like any other: calling it structural
+		// made the outcome depend on where batches happened to split. An
+		// input with no good line at all fails at its end instead
+		// (runner.emit).
+		return false
+	}
 	req, err := j.src.decode(r.dec, []int{})
 	if err == nil {
 		req.Release()
