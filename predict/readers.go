@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/mlship/mlship/columnar"
+	"github.com/mlship/mlship/internal/pqread"
 	"github.com/mlship/mlship/serve/scoring"
 )
 
@@ -120,6 +121,30 @@ func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) erro
 	}
 	if len(groups) == 0 {
 		return nil
+	}
+	if os.Getenv("MLSHIP_PARQUET_READER") != "pqarrow" {
+		// Numeric and tensor (list of numbers) columns decode several
+		// times faster through pqread; other shapes come back
+		// ErrUnsupported and go through pqarrow below.
+		pr, err := pqread.NewWithAllocator(pf, fr.Manifest, cols, groups, r.opts.BatchRows, r.mem)
+		if err == nil {
+			defer pr.Close()
+			for {
+				rec, err := pr.Next(ctx)
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("reading Parquet data: %w", err)
+				}
+				if err := emit(&tableRows{b: rec, mem: r.mem}); err != nil {
+					return err
+				}
+			}
+		}
+		if !errors.Is(err, pqread.ErrUnsupported) {
+			return fmt.Errorf("reading Parquet row groups: %w", err)
+		}
 	}
 	rr, err := fr.GetRecordReader(ctx, cols, groups)
 	if err != nil {

@@ -108,6 +108,14 @@ func (w *parquetWriter) init(schema *arrow.Schema) error {
 		parquet.WithMaxRowGroupLength(int64(w.r.opts.RowGroupRows)),
 		parquet.WithAllocator(w.r.mem),
 		parquet.WithCreatedBy("mlship"),
+		// A column whose values barely repeat (scores, probabilities,
+		// passed-through measurements) gains nothing from a dictionary,
+		// yet arrow-go hashes every value until the dictionary reaches
+		// this limit and then falls back to plain encoding: 64 KiB ends
+		// that after ~16k distinct values instead of 1 MiB's ~262k
+		// (5 % of the CPU of scoring the MLP example). Class labels and
+		// other low-cardinality columns stay dictionary-encoded.
+		parquet.WithDictionaryPageSizeLimit(64<<10),
 	)
 	fw, err := pqarrow.NewFileWriter(schema, w.s.buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(w.r.mem)))
 	if err != nil {
