@@ -46,13 +46,19 @@ type Reader struct {
 	names  []string
 	batch  int64
 	left   int64 // rows still to read
+	rows   int64 // rows the row groups declare
 	mem    memory.Allocator
+	err    error // the error that ended reading: Next returns it again
 }
 
 // column reads the next n rows of one top-level field; fewer only when its
 // data ends early (a corrupt file: the row groups' row counts say n).
 type column interface {
 	read(n int, mem memory.Allocator) (arrow.Array, error)
+	// more says whether data is left after the rows read: once all the
+	// rows the row groups declare are read, a corrupt file (pqarrow would
+	// return the extra rows).
+	more() (bool, error)
 	close() error
 }
 
@@ -97,7 +103,7 @@ func NewWithAllocator(pf *file.Reader, manifest *pqarrow.SchemaManifest, leaves,
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{batch: int64(batchRows), left: rows, mem: mem}
+	r := &Reader{batch: int64(batchRows), left: rows, rows: rows, mem: mem}
 	var out []arrow.Field
 	for _, fi := range fields {
 		sf := &manifest.Fields[fi]
@@ -129,6 +135,10 @@ func (r *Reader) Schema() *arrow.Schema { return r.schema }
 // Next returns the next batch, or io.EOF after the last. The caller owns
 // (and releases) the batch.
 func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if r.err != nil {
+		// A failed batch leaves the columns at different rows.
+		return nil, r.err
+	}
 	if r.left == 0 {
 		return nil, io.EOF
 	}
@@ -162,6 +172,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		if len(r.cols) == 1 {
 			if err := read(); err != nil {
 				release()
+				r.err = err
 				return nil, err
 			}
 			break
@@ -170,9 +181,24 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	}
 	if err := g.Wait(); err != nil {
 		release()
+		r.err = err
 		return nil, err
 	}
 	r.left -= int64(n)
+	if r.left == 0 {
+		// Rows past the declared count would otherwise go unread, silently.
+		for i, c := range r.cols {
+			more, err := c.more()
+			if err == nil && more {
+				err = fmt.Errorf("more rows than the %d its row groups declare", r.rows)
+			}
+			if err != nil {
+				release()
+				r.err = fmt.Errorf("column %q: %w", r.names[i], err)
+				return nil, r.err
+			}
+		}
+	}
 	rec := array.NewRecordBatch(r.schema, arrs, int64(n))
 	release() // the batch holds its own references
 	return rec, nil
@@ -326,6 +352,17 @@ type flatColumn[T number] struct {
 
 func (c *flatColumn[T]) close() error { return c.src.close() }
 
+func (c *flatColumn[T]) more() (bool, error) {
+	var v [1]T
+	var d [1]int16
+	defs := d[:]
+	if c.maxDef == 0 {
+		defs = nil
+	}
+	lv, _, err := c.src.levels(v[:], defs, nil)
+	return lv > 0, err
+}
+
 func (c *flatColumn[T]) read(n int, mem memory.Allocator) (arrow.Array, error) {
 	size := int(unsafe.Sizeof(*new(T)))
 	vbuf := memory.NewResizableBuffer(mem)
@@ -414,6 +451,10 @@ type listColumn[T number] struct {
 const maxRead = 1 << 22
 
 func (c *listColumn[T]) close() error { return c.src.close() }
+
+// more: read stops at the level where the row after its last begins, or
+// at the end of the data.
+func (c *listColumn[T]) more() (bool, error) { return c.pos < c.end, nil }
 
 func (c *listColumn[T]) read(n int, mem memory.Allocator) (arrow.Array, error) {
 	// Find e, the level where row n begins (or the end of the data).

@@ -1,0 +1,409 @@
+package pqread
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
+)
+
+// Files other writers make: Parquet schemas written with the low-level
+// schema and column chunk writer API (legacy list layouts, logical types,
+// field ids), their levels chosen at random within what the schema
+// allows, read the same as pqarrow reads them when this reader takes
+// them, and come back ErrUnsupported otherwise.
+
+func prim(t testing.TB, name string, rep parquet.Repetition, typ parquet.Type, lt schema.LogicalType, typeLen int, id int32) schema.Node {
+	t.Helper()
+	if lt == nil {
+		lt = schema.NoLogicalType{}
+	}
+	n, err := schema.NewPrimitiveNodeLogical(name, rep, lt, typ, typeLen, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func group(t testing.TB, name string, rep parquet.Repetition, lt schema.LogicalType, id int32, fields ...schema.Node) schema.Node {
+	t.Helper()
+	var n *schema.GroupNode
+	var err error
+	if lt == nil {
+		n, err = schema.NewGroupNode(name, rep, fields, id)
+	} else {
+		n, err = schema.NewGroupNodeLogical(name, rep, fields, lt, id)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// repeatedDef is the definition level of the leaf's innermost repeated
+// ancestor (0 when it has none): below it a row's list is null or empty.
+func repeatedDef(c *schema.Column) int16 {
+	var path []schema.Node
+	for n := c.SchemaNode(); n != nil && n.Parent() != nil; n = n.Parent() {
+		path = append([]schema.Node{n}, path...)
+	}
+	var def, rd int16
+	for _, n := range path {
+		switch n.RepetitionType() {
+		case parquet.Repetitions.Optional:
+			def++
+		case parquet.Repetitions.Repeated:
+			def++
+			rd = def
+		}
+	}
+	return rd
+}
+
+// levels makes rows rows of levels for a leaf: flat leaves get one level
+// a row, singly repeated ones 0-5 elements a row (or a null/empty row),
+// more deeply repeated ones only rows without elements.
+func levels(rng *rand.Rand, c *schema.Column, rows int) (defs, reps []int16, nvals int) {
+	maxDef, maxRep := c.MaxDefinitionLevel(), c.MaxRepetitionLevel()
+	lowDef := func(lo, hi int16) int16 { // mostly hi
+		if hi == lo || rng.IntN(4) > 0 {
+			return hi
+		}
+		return lo + int16(rng.IntN(int(hi-lo)))
+	}
+	for range rows {
+		switch {
+		case maxRep == 0:
+			d := lowDef(0, maxDef)
+			defs = append(defs, d)
+		case maxRep == 1:
+			rd := repeatedDef(c)
+			k := rng.IntN(6)
+			if k == 0 {
+				defs = append(defs, int16(rng.IntN(int(rd))))
+				reps = append(reps, 0)
+				continue
+			}
+			for i := range k {
+				defs = append(defs, lowDef(rd, maxDef))
+				reps = append(reps, int16(min(i, 1)))
+			}
+		default:
+			defs = append(defs, 0)
+			reps = append(reps, 0)
+		}
+	}
+	for _, d := range defs {
+		if d == maxDef {
+			nvals++
+		}
+	}
+	if maxDef == 0 {
+		defs = nil
+	}
+	if maxRep == 0 {
+		reps = nil
+	}
+	return defs, reps, nvals
+}
+
+// writeLowLevel writes root's columns with random levels and values,
+// groups row groups of rows rows each.
+func writeLowLevel(t testing.TB, rng *rand.Rand, root *schema.GroupNode, groups, rows int, props *parquet.WriterProperties) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := file.NewParquetWriter(&buf, root, file.WithWriterProps(props))
+	sc := schema.NewSchema(root)
+	for range groups {
+		rgw := w.AppendRowGroup()
+		for i := range sc.NumColumns() {
+			cw, err := rgw.NextColumn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defs, reps, n := levels(rng, sc.Column(i), rows)
+			switch cw := cw.(type) {
+			case *file.Float32ColumnChunkWriter:
+				v := make([]float32, n)
+				for j := range v {
+					v[j] = rng.Float32()
+				}
+				_, err = cw.WriteBatch(v, defs, reps)
+			case *file.Float64ColumnChunkWriter:
+				v := make([]float64, n)
+				for j := range v {
+					v[j] = rng.NormFloat64()
+				}
+				_, err = cw.WriteBatch(v, defs, reps)
+			case *file.Int32ColumnChunkWriter:
+				v := make([]int32, n)
+				for j := range v {
+					v[j] = rng.Int32N(30000)
+				}
+				_, err = cw.WriteBatch(v, defs, reps)
+			case *file.Int64ColumnChunkWriter:
+				v := make([]int64, n)
+				for j := range v {
+					v[j] = rng.Int64N(1 << 40)
+				}
+				_, err = cw.WriteBatch(v, defs, reps)
+			case *file.FixedLenByteArrayColumnChunkWriter:
+				v := make([]parquet.FixedLenByteArray, n)
+				for j := range v {
+					v[j] = parquet.FixedLenByteArray{byte(rng.IntN(256)), 0x3c}
+				}
+				_, err = cw.WriteBatch(v, defs, reps)
+			default:
+				t.Fatalf("no values for a %T", cw)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cw.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rgw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// newReader opens data and returns this reader's answer for leaves.
+func newReader(t testing.TB, data []byte, leaves []int) error {
+	t.Helper()
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(pf, fr.Manifest, leaves, nil, 10)
+	if err == nil {
+		r.Close()
+	}
+	return err
+}
+
+func TestOtherWritersShapes(t *testing.T) {
+	req, opt, rep := parquet.Repetitions.Required, parquet.Repetitions.Optional, parquet.Repetitions.Repeated
+	F, D, I32, I64 := parquet.Types.Float, parquet.Types.Double, parquet.Types.Int32, parquet.Types.Int64
+	list := schema.NewListLogicalType()
+	for _, tc := range []struct {
+		name      string
+		node      func(id int32) schema.Node
+		supported bool
+	}{
+		// Supported shapes, as other writers spell them.
+		{"optional double", func(id int32) schema.Node { return prim(t, "c", opt, D, nil, -1, id) }, true},
+		{"INT(32,signed)", func(id int32) schema.Node {
+			return prim(t, "c", opt, I32, schema.NewIntLogicalType(32, true), -1, id)
+		}, true},
+		{"INT(64,signed)", func(id int32) schema.Node {
+			return prim(t, "c", req, I64, schema.NewIntLogicalType(64, true), -1, id)
+		}, true},
+		{"1-level repeated float", func(id int32) schema.Node { return prim(t, "c", rep, F, nil, -1, id) }, true},
+		{"1-level repeated int64", func(id int32) schema.Node { return prim(t, "c", rep, I64, nil, -1, id) }, true},
+		{"2-level optional list", func(id int32) schema.Node {
+			return group(t, "c", opt, list, id, prim(t, "element", rep, D, nil, -1, id+1))
+		}, true},
+		{"2-level required list", func(id int32) schema.Node {
+			return group(t, "c", req, list, id, prim(t, "array", rep, I32, nil, -1, id+1))
+		}, true},
+		{"3-level, other names", func(id int32) schema.Node {
+			return group(t, "c", opt, list, id, group(t, "bag", rep, nil, id+1, prim(t, "item", opt, F, nil, -1, id+2)))
+		}, true},
+		{"3-level, required element", func(id int32) schema.Node {
+			return group(t, "c", req, list, id, group(t, "list", rep, nil, id+1, prim(t, "element", req, I64, nil, -1, id+2)))
+		}, true},
+		// Shapes pqarrow reads as something else than a list of numbers.
+		{"3-level array is a struct", func(id int32) schema.Node {
+			return group(t, "c", opt, list, id, group(t, "array", rep, nil, id+1, prim(t, "item", req, F, nil, -1, id+2)))
+		}, false},
+		{"3-level _tuple is a struct", func(id int32) schema.Node {
+			return group(t, "c", opt, list, id, group(t, "c_tuple", rep, nil, id+1, prim(t, "item", req, F, nil, -1, id+2)))
+		}, false},
+		{"repeated element", func(id int32) schema.Node {
+			return group(t, "c", opt, list, id, group(t, "list", rep, nil, id+1, prim(t, "element", rep, F, nil, -1, id+2)))
+		}, false},
+		{"list in optional group", func(id int32) schema.Node {
+			return group(t, "c", opt, nil, id, group(t, "l", opt, list, id+1,
+				group(t, "list", rep, nil, id+2, prim(t, "element", opt, F, nil, -1, id+3))))
+		}, false},
+		{"repeated group", func(id int32) schema.Node {
+			return group(t, "c", rep, nil, id, prim(t, "v", req, F, nil, -1, id+1))
+		}, false},
+		{"INT(16)", func(id int32) schema.Node { return prim(t, "c", opt, I32, schema.NewIntLogicalType(16, true), -1, id) }, false},
+		{"UINT(32)", func(id int32) schema.Node { return prim(t, "c", opt, I32, schema.NewIntLogicalType(32, false), -1, id) }, false},
+		{"UINT(64)", func(id int32) schema.Node { return prim(t, "c", req, I64, schema.NewIntLogicalType(64, false), -1, id) }, false},
+		{"DATE", func(id int32) schema.Node { return prim(t, "c", opt, I32, schema.DateLogicalType{}, -1, id) }, false},
+		{"TIME(ms)", func(id int32) schema.Node {
+			return prim(t, "c", opt, I32, schema.NewTimeLogicalType(true, schema.TimeUnitMillis), -1, id)
+		}, false},
+		{"DECIMAL int32", func(id int32) schema.Node {
+			return prim(t, "c", opt, I32, schema.NewDecimalLogicalType(9, 2), -1, id)
+		}, false},
+		{"DECIMAL int64", func(id int32) schema.Node {
+			return prim(t, "c", opt, I64, schema.NewDecimalLogicalType(18, 3), -1, id)
+		}, false},
+		{"TIMESTAMP", func(id int32) schema.Node {
+			return prim(t, "c", opt, I64, schema.NewTimestampLogicalType(true, schema.TimeUnitMicros), -1, id)
+		}, false},
+		{"FLOAT16", func(id int32) schema.Node {
+			return prim(t, "c", opt, parquet.Types.FixedLenByteArray, schema.Float16LogicalType{}, 2, id)
+		}, false},
+		{"list of INT(16)", func(id int32) schema.Node {
+			return group(t, "c", opt, list, id, group(t, "list", rep, nil, id+1,
+				prim(t, "element", opt, I32, schema.NewIntLogicalType(16, true), -1, id+2)))
+		}, false},
+		{"1-level repeated DATE", func(id int32) schema.Node { return prim(t, "c", rep, I32, schema.DateLogicalType{}, -1, id) }, false},
+	} {
+		for _, id := range []int32{-1, 10} { // without and with field ids
+			t.Run(fmt.Sprintf("%s/id=%d", tc.name, id), func(t *testing.T) {
+				root, err := schema.NewGroupNode("schema", req, schema.FieldList{
+					prim(t, "x", opt, D, nil, -1, id),
+					tc.node(id),
+				}, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(uint64(id), 9))
+				for _, props := range []*parquet.WriterProperties{
+					parquet.NewWriterProperties(parquet.WithDictionaryDefault(false), parquet.WithDataPageSize(50), parquet.WithBatchSize(16)),
+					parquet.NewWriterProperties(parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithDataPageSize(200), parquet.WithBatchSize(16)),
+				} {
+					data := writeLowLevel(t, rng, root, 3, 150, props)
+					sc := schema.NewSchema(root)
+					var leaves []int
+					for i := 1; i < sc.NumColumns(); i++ {
+						leaves = append(leaves, i)
+					}
+					err := newReader(t, data, leaves)
+					if !tc.supported {
+						if !errors.Is(err, ErrUnsupported) {
+							t.Fatalf("New: %v, want ErrUnsupported", err)
+						}
+						compare(t, data, []int{0}, nil, 64)
+						continue
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, batch := range []int{1, 13, 150, 151, 1000} {
+						compare(t, data, nil, nil, batch)
+					}
+					compare(t, data, []int{1}, []int{2, 0, 2}, 40)
+				}
+			})
+		}
+	}
+}
+
+// patchRowCount rewrites the k-th of want occurrences of a 300 written as
+// a thrift compact i64 field (header 0x16, zigzag varint D8 04) in data's
+// footer to to (which must also be a two-byte varint).
+func patchRowCount(t testing.TB, data []byte, want, k int, to int64) []byte {
+	t.Helper()
+	data = bytes.Clone(data)
+	n := int(data[len(data)-8]) | int(data[len(data)-7])<<8 | int(data[len(data)-6])<<16 | int(data[len(data)-5])<<24
+	footer := data[len(data)-8-n : len(data)-8]
+	pat := []byte{0x16, 0xd8, 0x04}
+	var at []int
+	for i := 0; i+len(pat) <= len(footer); i++ {
+		if bytes.Equal(footer[i:i+len(pat)], pat) {
+			at = append(at, i)
+		}
+	}
+	if len(at) != want {
+		t.Fatalf("%d occurrences of the row count in the footer, want %d", len(at), want)
+	}
+	z := uint64(to << 1)
+	if z < 0x80 || z >= 0x4000 {
+		t.Fatalf("%d is not a two-byte varint", to)
+	}
+	footer[at[k]+1], footer[at[k]+2] = byte(z)|0x80, byte(z>>7)
+	return data
+}
+
+// A row group that declares fewer or more rows than its column chunks
+// hold is an error: neither silently dropped rows (pqarrow returns all
+// the chunks hold) nor a short batch.
+func TestRowCountDisagrees(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		use          []shape
+		occurrences  int
+		k            int
+		declared     int64
+		wantGroupErr string
+	}{
+		{"flat fewer", []shape{shapes[0]}, 4, 1, 200, "more rows than"},
+		{"flat more", []shape{shapes[1]}, 4, 1, 400, "ends after"},
+		{"list fewer", []shape{shapes[4]}, 2, 0, 200, "more rows than"},
+		{"list more", []shape{shapes[6]}, 2, 0, 400, "ends after"},
+		{"fsl fewer", []shape{shapes[9]}, 2, 0, 250, "more rows than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, 12))
+			rec := gen(rng, memory.DefaultAllocator, tc.use, 600, 2, 0.1)
+			defer rec.Release()
+			data := patchRowCount(t, writeFile(t, rec, 300, false, 1<<20, false), tc.occurrences, tc.k, tc.declared)
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			pf, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pf.Close()
+			if got := pf.MetaData().RowGroup(0).NumRows(); got != tc.declared {
+				t.Fatalf("patched row group declares %d rows", got)
+			}
+			fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, batch := range []int{7, 300, 1000} {
+				r, err := NewWithAllocator(pf, fr.Manifest, nil, nil, batch, mem)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows := 0
+				for {
+					b, err := r.Next(context.Background())
+					if err != nil {
+						if errors.Is(err, io.EOF) || !strings.Contains(err.Error(), tc.wantGroupErr) {
+							t.Errorf("batch %d: after %d rows: %v, want an error saying %q", batch, rows, err, tc.wantGroupErr)
+						}
+						// The error stays: the columns are no longer at one row.
+						if b, again := r.Next(context.Background()); b != nil || again != err {
+							t.Errorf("batch %d: Next after %v gave %v, %v", batch, err, b, again)
+						}
+						break
+					}
+					rows += int(b.NumRows())
+					b.Release()
+				}
+				if err := r.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
