@@ -306,7 +306,15 @@ func (s *source[T]) close() error {
 // levels reads up to len(defs) levels (and their values) from the column,
 // moving on to the next row group when one ends; 0 levels means the
 // column is exhausted. defs or reps is nil when the column has none.
-func (s *source[T]) levels(vals []T, defs, reps []int16) (int, int, error) {
+func (s *source[T]) levels(vals []T, defs, reps []int16) (lv, nv int, err error) {
+	defer func() {
+		// arrow-go's page reader panics on some corrupt page headers (a
+		// dictionary page without its header: a nil dereference); in a
+		// column's goroutine that would end the process.
+		if p := recover(); p != nil {
+			lv, nv, err = 0, 0, fmt.Errorf("corrupt column chunk: the Parquet page decoder failed: %v", p)
+		}
+	}()
 	n := len(vals)
 	for {
 		if s.cur == nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -405,5 +407,201 @@ func TestRowCountDisagrees(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Leaves in another order than the file's, row groups repeated and out
+// of order, batches that span the chosen groups.
+func TestLeafAndGroupOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	rec := gen(rng, memory.DefaultAllocator, shapes, 500, 4, 0.3)
+	defer rec.Release()
+	data := writeFile(t, rec, 100, true, 300, true)
+	for _, tc := range []struct {
+		leaves, groups []int
+	}{
+		{[]int{10, 6, 1}, []int{4, 0, 2}},
+		{[]int{4, 4, 0}, []int{1, 1}},
+		{nil, []int{3, 3, 3}},
+		{[]int{9}, []int{0}},
+	} {
+		for _, batch := range []int{1, 99, 101, 250} {
+			t.Run(fmt.Sprintf("%v/%v/%d", tc.leaves, tc.groups, batch), func(t *testing.T) {
+				compare(t, data, tc.leaves, tc.groups, batch)
+			})
+		}
+	}
+}
+
+// Rows of very different lengths: the read-ahead estimate from the rows
+// so far is far too small (short rows, then long ones) or too large, one
+// row holds more levels than one read takes (maxRead), and rows start
+// exactly where a read ends.
+func TestListLengthsVary(t *testing.T) {
+	mem := memory.DefaultAllocator
+	for _, tc := range []struct {
+		name string
+		lens func(i int) int
+		rows int
+	}{
+		{"short then long", func(i int) int {
+			if i < 50 {
+				return i % 2
+			}
+			return 5000 + i
+		}, 120},
+		{"long then empty", func(i int) int {
+			if i < 3 {
+				return 9000
+			}
+			return 0
+		}, 3000},
+		{"one huge row", func(i int) int {
+			if i == 1 {
+				return maxRead + 3
+			}
+			return 4096
+		}, 3},
+		{"exact reads", func(int) int { return 1024 }, 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := arrow.ListOf(arrow.PrimitiveTypes.Float32)
+			b := array.NewListBuilder(mem, arrow.PrimitiveTypes.Float32)
+			defer b.Release()
+			vb := b.ValueBuilder().(*array.Float32Builder)
+			for i := range tc.rows {
+				if i%7 == 3 {
+					b.AppendNull()
+					continue
+				}
+				b.Append(true)
+				for j := range tc.lens(i) {
+					if j%1000 == 999 {
+						vb.AppendNull()
+					} else {
+						vb.Append(float32(i*7 + j))
+					}
+				}
+			}
+			arr := b.NewArray()
+			defer arr.Release()
+			rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "l", Type: typ, Nullable: true}}, nil), []arrow.Array{arr}, int64(tc.rows))
+			defer rec.Release()
+			data := writeFile(t, rec, max(tc.rows/2, 1), false, 1<<16, false)
+			for _, batch := range []int{1, 2, 64, tc.rows} {
+				compare(t, data, nil, nil, batch)
+			}
+		})
+	}
+}
+
+// Closing a reader part way, or after an error, returns every buffer to
+// the allocator (the column chunk readers' page buffers included).
+func TestCloseReleases(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	rec := gen(rng, memory.DefaultAllocator, shapes, 400, 5, 0.2)
+	defer rec.Release()
+	data := writeFile(t, rec, 150, true, 500, false)
+	for _, stop := range []int{0, 1, 3} {
+		t.Run(fmt.Sprint(stop), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			props := parquet.NewReaderProperties(mem)
+			props.BufferedStreamEnabled = true
+			props.BufferSize = 1024
+			pf, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(props))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pf.Close()
+			fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := NewWithAllocator(pf, fr.Manifest, nil, nil, 100, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stop == 3 {
+				r.left += 50 // the columns end early: an error part way
+			}
+			for range stop + 2 {
+				b, err := r.Next(context.Background())
+				if err != nil {
+					break
+				}
+				b.Release()
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// Bytes flipped anywhere before the footer give an error or data, never
+// a panic, and never a batch that fails validation.
+func TestCorruptPages(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	rec := gen(rng, memory.DefaultAllocator, shapes, 300, 3, 0.2)
+	defer rec.Release()
+	var buf bytes.Buffer
+	props := parquet.NewWriterProperties(parquet.WithDictionaryDefault(true), parquet.WithDataPageSize(200), parquet.WithMaxRowGroupLength(100))
+	w, err := pqarrow.NewFileWriter(rec.Schema(), &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clean := buf.Bytes()
+	pf, err := file.NewParquetReader(bytes.NewReader(clean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := int(pf.MetaData().Size()) // the footer's length
+	pf.Close()
+	body = len(clean) - 8 - body
+	for k := range 400 {
+		data := bytes.Clone(clean)
+		for range 1 + rng.IntN(3) {
+			data[4+rng.IntN(body-4)] ^= byte(1 + rng.IntN(255))
+		}
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("corruption %d: panic %v", k, p)
+				}
+			}()
+			pf, err := file.NewParquetReader(bytes.NewReader(data))
+			if err != nil {
+				return
+			}
+			defer pf.Close()
+			fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+			if err != nil {
+				return
+			}
+			r, err := New(pf, fr.Manifest, nil, nil, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for {
+				b, err := r.Next(context.Background())
+				if err != nil {
+					return
+				}
+				for i, c := range b.Columns() {
+					if err := array.ValidateFull(c); err != nil {
+						t.Fatalf("corruption %d: column %d: %v", k, i, err)
+					}
+				}
+				b.Release()
+			}
+		}()
 	}
 }
