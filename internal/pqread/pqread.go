@@ -103,6 +103,11 @@ func NewWithAllocator(pf *file.Reader, manifest *pqarrow.SchemaManifest, leaves,
 	if err != nil {
 		return nil, err
 	}
+	if len(fields) == 0 {
+		// pqarrow refuses to read no columns (rather than batches of
+		// rows without columns); it says so.
+		return nil, ErrUnsupported
+	}
 	r := &Reader{batch: int64(batchRows), left: rows, rows: rows, mem: mem}
 	var out []arrow.Field
 	for _, fi := range fields {

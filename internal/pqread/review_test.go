@@ -605,3 +605,13 @@ func TestCorruptPages(t *testing.T) {
 		}()
 	}
 }
+
+// No leaves at all is pqarrow's to refuse, not batches without columns.
+func TestNoLeaves(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	rec := gen(rng, memory.DefaultAllocator, shapes[:2], 10, 1, 0)
+	defer rec.Release()
+	if err := newReader(t, writeFile(t, rec, 10, false, 1<<20, false), []int{}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("New with no leaves: %v, want ErrUnsupported", err)
+	}
+}
