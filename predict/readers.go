@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -257,22 +256,78 @@ func (r *runner) emitSliced(rec columnar.Batch, emit emitFunc) error {
 	return nil
 }
 
-// readCSV reads a CSV file with a header row as a stream of records.
+// readCSV reads a CSV file with a header row as a stream of records. The
+// reader goroutine only cuts the input into chunks of BatchRows whole
+// records (csvSplitter); the workers parse them (csvRows.parse). Input the
+// splitter cannot cut safely is parsed here in one stream from there on.
 func (r *runner) readCSV(in *input, emit emitFunc) error {
 	src, err := r.open(in)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	cr := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
-	header, err := cr.Read()
+	return r.readCSVFrom(src, 1<<20, emit)
+}
+
+// readCSVFrom is readCSV over src read block bytes at a time.
+func (r *runner) readCSVFrom(src io.Reader, block int, emit emitFunc) error {
+	fail := r.opts.OnError == OnErrorFail
+	s := newCSVSplitter(src, block)
+	first, err := s.next(1)
 	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("the CSV file is empty: it needs a header row naming the columns")
+		return errEmptyCSV
+	}
+	if errors.Is(err, errCSVUnsure) {
+		rest, line := s.rest()
+		return r.readCSVStream(rest, line-1, nil, emit)
 	}
 	if err != nil {
 		return fmt.Errorf("reading the CSV header: %w", err)
+	}
+	// The header chunk holds only whole, well-formed records.
+	header, err := newCSVReader(bytes.NewReader(first.data)).Read()
+	if err != nil {
+		return fmt.Errorf("reading the CSV header: %w", err)
+	}
+	if fail {
+		// A row of too many fields stops the run where the reader
+		// reaches it, as the single-stream parse does.
+		s.width = len(header)
+	}
+	for {
+		c, err := s.next(r.opts.BatchRows)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if errors.Is(err, errCSVUnsure) {
+			rest, line := s.rest()
+			return r.readCSVStream(rest, line-1, header, emit)
+		}
+		if err != nil {
+			return err
+		}
+		if err := emit(&csvRows{header: header, raw: c.data, rawLine: c.line, n: c.n}); err != nil {
+			return err
+		}
+	}
+}
+
+var errEmptyCSV = errors.New("the CSV file is empty: it needs a header row naming the columns")
+
+// readCSVStream parses src in this goroutine, as readCSV did before
+// chunks were parsed by the workers: src starts at a record boundary after
+// lineBase lines of the input, with the header row when header is nil.
+func (r *runner) readCSVStream(src io.Reader, lineBase int, header []string, emit emitFunc) error {
+	cr := newCSVReader(bufio.NewReaderSize(src, 1<<20))
+	if header == nil {
+		var err error
+		header, err = cr.Read()
+		if errors.Is(err, io.EOF) {
+			return errEmptyCSV
+		}
+		if err != nil {
+			return fmt.Errorf("reading the CSV header: %w", err)
+		}
 	}
 	// A chunk's rows are allocated for a whole batch up front (up to
 	// 65,536; growing past that is rare and amortised): grown from empty
@@ -280,7 +335,7 @@ func (r *runner) readCSV(in *input, emit emitFunc) error {
 	// the reader's CPU as encoding/csv's parsing.
 	size := min(r.opts.BatchRows, 1<<16)
 	newChunk := func() *csvRows {
-		return &csvRows{header: header, records: make([][]string, 0, size), lines: make([]int, 0, size)}
+		return &csvRows{header: header, records: make([][]string, 0, size), lines: make([]int, 0, size), parsed: true}
 	}
 	chunk := newChunk()
 	flush := func() error {
@@ -291,47 +346,22 @@ func (r *runner) readCSV(in *input, emit emitFunc) error {
 		chunk = newChunk()
 		return emit(c)
 	}
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		line := 0
-		if err == nil && len(rec) > 0 {
-			line, _ = cr.FieldPos(0) // (it panics for a record it did not return)
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			if r.opts.OnError == OnErrorFail {
-				return fmt.Errorf("line %d: %w", pe.Line, pe.Err)
-			}
-			// The rest of the line is unreadable: a row that scores as
-			// bad, so it is counted (and nulled) like any other.
+	err := eachCSVRecord(cr, lineBase, len(header), r.opts.OnError == OnErrorFail, func(rec []string, line int, bad string) error {
+		if bad != "" {
 			if chunk.bad == nil {
 				chunk.bad = map[int]string{}
 			}
-			chunk.bad[len(chunk.records)] = pe.Err.Error()
-			rec, line = []string{}, pe.StartLine
-		} else if err != nil {
-			return err
-		} else if len(rec) > len(header) {
-			reason := fmt.Sprintf("expected %d fields, saw %d", len(header), len(rec))
-			if r.opts.OnError == OnErrorFail {
-				return fmt.Errorf("line %d: %s", line, reason)
-			}
-			if chunk.bad == nil {
-				chunk.bad = map[int]string{}
-			}
-			chunk.bad[len(chunk.records)] = reason
-			rec = []string{}
+			chunk.bad[len(chunk.records)] = bad
 		}
 		chunk.records = append(chunk.records, rec)
 		chunk.lines = append(chunk.lines, line)
 		if len(chunk.records) >= r.opts.BatchRows {
-			if err := flush(); err != nil {
-				return err
-			}
+			return flush()
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return flush()
 }

@@ -65,17 +65,41 @@ func (t *tableRows) passThrough(_ *scoring.Decoder, names []string, all bool, id
 
 // --- CSV -------------------------------------------------------------------
 
+// csvRows is a chunk of CSV records. A chunk cut by csvSplitter arrives
+// as raw bytes (raw, from line rawLine, n records) and is parsed by the
+// worker that first asks for its rows; the single-stream reader fills
+// records directly.
 type csvRows struct {
 	header  []string
 	records [][]string
 	lines   []int
 	bad     map[int]string
+
+	raw      []byte
+	rawLine  int
+	n        int
+	parsed   bool
+	parseErr error // the chunk did not parse as it was cut (a bug)
 }
 
-func (c *csvRows) Len() int                   { return len(c.records) }
-func (c *csvRows) line(i int) int             { return c.lines[i] }
-func (c *csvRows) unreadable() map[int]string { return c.bad }
-func (c *csvRows) release()                   {}
+func (c *csvRows) Len() int {
+	if !c.parsed {
+		return c.n
+	}
+	return len(c.records)
+}
+
+func (c *csvRows) line(i int) int {
+	c.parse()
+	return c.lines[i]
+}
+
+func (c *csvRows) unreadable() map[int]string {
+	c.parse()
+	return c.bad
+}
+
+func (c *csvRows) release() {}
 
 func (c *csvRows) pick(idx []int) [][]string {
 	if idx == nil {
@@ -89,10 +113,15 @@ func (c *csvRows) pick(idx []int) [][]string {
 }
 
 func (c *csvRows) decode(d *scoring.Decoder, idx []int) (*scoring.Request, error) {
+	c.parse()
+	if c.parseErr != nil {
+		return nil, c.parseErr
+	}
 	return d.DecodeCSVRecords(c.header, c.pick(idx))
 }
 
 func (c *csvRows) passThrough(d *scoring.Decoder, names []string, all bool, idx []int) (columnar.Batch, error) {
+	c.parse()
 	var cols []int
 	if all {
 		for j := range c.header {
