@@ -615,3 +615,91 @@ func TestNoLeaves(t *testing.T) {
 		t.Fatalf("New with no leaves: %v, want ErrUnsupported", err)
 	}
 }
+
+// Encodings other writers choose (byte stream split) and dictionaries that fall back to plain part way through a
+// column chunk (a small dictionary page limit, many distinct values).
+func TestEncodingsAndDictionaryFallback(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	rec := gen(rng, memory.DefaultAllocator, shapes, 2000, 6, 0.15)
+	defer rec.Release()
+	// Delta binary packing is left out: arrow-go's decoder of it keeps 64
+	// bytes from the allocator per column chunk (pqarrow's reads too), and
+	// compare's checked allocator would fail on that.
+	bss := parquet.Encodings.ByteStreamSplit
+	for _, tc := range []struct {
+		name  string
+		page  int64
+		props []parquet.WriterProperty
+	}{
+		{"fallback", 40, []parquet.WriterProperty{parquet.WithDictionaryDefault(true), parquet.WithDictionaryPageSizeLimit(3000)}},
+		{"byte stream split", 700, []parquet.WriterProperty{parquet.WithDictionaryDefault(false),
+			parquet.WithEncodingFor("f32", bss), parquet.WithEncodingFor("f64_nulls", bss),
+			parquet.WithEncodingFor("i32_nulls", bss), parquet.WithEncodingFor("i64", bss),
+			parquet.WithEncodingFor("tensor.list.element", bss), parquet.WithEncodingFor("ragged_nulls.list.element", bss),
+			parquet.WithEncodingFor("fsl.list.element", bss)}},
+	} {
+		for _, v2 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/v2=%v", tc.name, v2), func(t *testing.T) {
+				version := parquet.DataPageV1
+				if v2 {
+					version = parquet.DataPageV2
+				}
+				props := parquet.NewWriterProperties(append(tc.props, parquet.WithDataPageSize(tc.page),
+					parquet.WithBatchSize(50), parquet.WithDataPageVersion(version))...)
+				var buf bytes.Buffer
+				w, err := pqarrow.NewFileWriter(rec.Schema(), &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.WriteBuffered(rec); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				data := buf.Bytes()
+				pf, err := file.NewParquetReader(bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				encs := map[parquet.Encoding]bool{}
+				for i := range pf.MetaData().Schema.NumColumns() {
+					cc, err := pf.MetaData().RowGroup(0).ColumnChunk(i)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, e := range cc.Encodings() {
+						encs[e] = true
+					}
+					// A chunk whose data pages are both dictionary indices
+					// and plain values fell back part way.
+					kinds := map[bool]bool{}
+					for _, st := range cc.EncodingStats() {
+						if fmt.Sprint(st.PageType) != "DICTIONARY_PAGE" {
+							kinds[st.Encoding == parquet.Encodings.Plain] = true
+						}
+					}
+					if len(kinds) == 2 {
+						encs[-1] = true
+					}
+				}
+				pf.Close()
+				if encs[parquet.Encodings.PlainDict] {
+					encs[parquet.Encodings.RLEDict] = true
+				}
+				want := []parquet.Encoding{-1}
+				if tc.name != "fallback" {
+					want = []parquet.Encoding{bss}
+				}
+				for _, e := range want {
+					if !encs[e] {
+						t.Fatalf("no column chunk is %v encoded (-1: dictionary then plain) (%v)", e, encs)
+					}
+				}
+				for _, batch := range []int{33, 2000} {
+					compare(t, data, nil, nil, batch)
+				}
+			})
+		}
+	}
+}
