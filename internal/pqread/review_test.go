@@ -123,10 +123,20 @@ func levels(rng *rand.Rand, c *schema.Column, rows int) (defs, reps []int16, nva
 // groups row groups of rows rows each.
 func writeLowLevel(t testing.TB, rng *rand.Rand, root *schema.GroupNode, groups, rows int, props *parquet.WriterProperties) []byte {
 	t.Helper()
+	sizes := make([]int, groups)
+	for i := range sizes {
+		sizes[i] = rows
+	}
+	return writeGroups(t, rng, root, sizes, props)
+}
+
+// writeGroups is writeLowLevel with a row count for each row group.
+func writeGroups(t testing.TB, rng *rand.Rand, root *schema.GroupNode, sizes []int, props *parquet.WriterProperties) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w := file.NewParquetWriter(&buf, root, file.WithWriterProps(props))
 	sc := schema.NewSchema(root)
-	for range groups {
+	for _, rows := range sizes {
 		rgw := w.AppendRowGroup()
 		for i := range sc.NumColumns() {
 			cw, err := rgw.NextColumn()
@@ -698,6 +708,35 @@ func TestEncodingsAndDictionaryFallback(t *testing.T) {
 				}
 				for _, batch := range []int{33, 2000} {
 					compare(t, data, nil, nil, batch)
+				}
+			})
+		}
+	}
+}
+
+// Row groups without rows, between others or making the whole file.
+func TestEmptyRowGroups(t *testing.T) {
+	req, opt, rep := parquet.Repetitions.Required, parquet.Repetitions.Optional, parquet.Repetitions.Repeated
+	root, err := schema.NewGroupNode("schema", req, schema.FieldList{
+		prim(t, "x", opt, parquet.Types.Double, nil, -1, -1),
+		group(t, "l", opt, schema.NewListLogicalType(), -1,
+			group(t, "list", rep, nil, -1, prim(t, "element", opt, parquet.Types.Float, nil, -1, -1))),
+		prim(t, "r", rep, parquet.Types.Int32, nil, -1, -1),
+	}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, sizes := range [][]int{{0}, {0, 0}, {0, 40, 0, 0, 25, 0}, {40, 0}} {
+		data := writeGroups(t, rng, root, sizes, parquet.NewWriterProperties(parquet.WithDataPageSize(64)))
+		if err := newReader(t, data, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, batch := range []int{1, 40, 100} {
+			t.Run(fmt.Sprintf("%v/%d", sizes, batch), func(t *testing.T) {
+				compare(t, data, nil, nil, batch)
+				if len(sizes) > 2 {
+					compare(t, data, []int{2, 1}, []int{5, 1, 0, 4}, batch)
 				}
 			})
 		}
