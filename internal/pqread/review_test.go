@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -740,5 +741,90 @@ func TestEmptyRowGroups(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// reviewFloat is an extension type over float32, as a writer's Arrow
+// schema may carry one.
+type reviewFloat struct{ arrow.ExtensionBase }
+
+type reviewFloatArray struct{ array.ExtensionArrayBase }
+
+func newReviewFloat() *reviewFloat {
+	return &reviewFloat{arrow.ExtensionBase{Storage: arrow.PrimitiveTypes.Float32}}
+}
+func (*reviewFloat) ArrayType() reflect.Type { return reflect.TypeOf(reviewFloatArray{}) }
+func (*reviewFloat) ExtensionName() string   { return "mlship.review.float" }
+func (*reviewFloat) Serialize() string       { return "" }
+func (e *reviewFloat) ExtensionEquals(o arrow.ExtensionType) bool {
+	return e.ExtensionName() == o.ExtensionName()
+}
+func (*reviewFloat) Deserialize(arrow.DataType, string) (arrow.ExtensionType, error) {
+	return newReviewFloat(), nil
+}
+
+// The Arrow schema a writer stored: field and schema metadata, and an
+// extension type over float32 (pqarrow v18.8.0 reads it as plain float32
+// whether or not the extension is registered, carrying the extension's
+// name in the field's metadata when not; this reader must agree).
+func TestStoredSchemaMetadata(t *testing.T) {
+	mem := memory.DefaultAllocator
+	ext := newReviewFloat()
+	schemaOf := arrow.NewSchema([]arrow.Field{
+		{Name: "a", Type: arrow.PrimitiveTypes.Float64, Nullable: true, Metadata: arrow.NewMetadata([]string{"unit"}, []string{"m"})},
+		{Name: "e", Type: ext, Nullable: true},
+		{Name: "l", Type: arrow.ListOfField(arrow.Field{Name: "v", Type: arrow.PrimitiveTypes.Int32, Nullable: false,
+			Metadata: arrow.NewMetadata([]string{"k"}, []string{"v"})}), Nullable: false},
+	}, func() *arrow.Metadata { m := arrow.NewMetadata([]string{"origin"}, []string{"review"}); return &m }())
+	b := array.NewRecordBuilder(mem, schemaOf)
+	defer b.Release()
+	for i := range 300 {
+		b.Field(0).(*array.Float64Builder).Append(float64(i) / 3)
+		eb := b.Field(1).(*array.ExtensionBuilder).StorageBuilder().(*array.Float32Builder)
+		if i%5 == 0 {
+			b.Field(1).AppendNull()
+		} else {
+			eb.Append(float32(i))
+		}
+		lb := b.Field(2).(*array.ListBuilder)
+		lb.Append(true)
+		for j := range i % 4 {
+			lb.ValueBuilder().(*array.Int32Builder).Append(int32(i + j))
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	if err := arrow.RegisterExtensionType(ext); err != nil {
+		t.Fatal(err)
+	}
+	registered := true
+	defer func() {
+		if registered {
+			arrow.UnregisterExtensionType(ext.ExtensionName())
+		}
+	}()
+	data := writeFile(t, rec, 100, false, 256, false)
+	for _, batch := range []int{1, 64, 300} {
+		compare(t, data, nil, nil, batch)
+	}
+	if err := arrow.UnregisterExtensionType(ext.ExtensionName()); err != nil {
+		t.Fatal(err)
+	}
+	registered = false
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fr.Manifest.Fields[1].Field
+	pf.Close()
+	if !strings.Contains(got.Metadata.String(), "mlship.review.float") {
+		t.Fatalf("unregistered, the extension column reads as %v", got)
+	}
+	for _, batch := range []int{1, 64, 300} {
+		compare(t, data, nil, nil, batch)
 	}
 }
