@@ -513,12 +513,16 @@ func TestCloseReleases(t *testing.T) {
 	rec := gen(rng, memory.DefaultAllocator, shapes, 400, 5, 0.2)
 	defer rec.Release()
 	data := writeFile(t, rec, 150, true, 500, false)
-	for _, stop := range []int{0, 1, 3} {
-		t.Run(fmt.Sprint(stop), func(t *testing.T) {
+	for _, tc := range []struct {
+		stop     int
+		buffered bool
+	}{{0, true}, {1, true}, {3, true}, {1, false}, {3, false}} {
+		stop := tc.stop
+		t.Run(fmt.Sprint(tc), func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 			defer mem.AssertSize(t, 0)
 			props := parquet.NewReaderProperties(mem)
-			props.BufferedStreamEnabled = true
+			props.BufferedStreamEnabled = tc.buffered
 			props.BufferSize = 1024
 			pf, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(props))
 			if err != nil {
