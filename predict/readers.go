@@ -99,10 +99,11 @@ func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) erro
 		}
 		defer pf.Close()
 	}
-	// Parallel decodes a batch's columns at once, one goroutine each: the
-	// reader is a single goroutine ahead of the scoring workers, and for a
-	// cheap model reading is as much of the CPU as scoring.
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.opts.BatchRows), Parallel: true}, r.mem)
+	// Not Parallel: arrow-go's page reader panics on some corrupt page
+	// headers, and only a panic in this goroutine can become an error
+	// (pqarrowNext). pqread, which reads the common numeric shapes,
+	// decodes columns in parallel and recovers in each.
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.opts.BatchRows)}, r.mem)
 	if err != nil {
 		return fmt.Errorf("reading the Parquet schema: %w", err)
 	}
@@ -150,7 +151,12 @@ func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) erro
 		return fmt.Errorf("reading Parquet row groups: %w", err)
 	}
 	defer rr.Release()
-	for rr.Next() {
+	for {
+		if more, err := pqarrowNext(rr); err != nil {
+			return err
+		} else if !more {
+			break
+		}
 		rec := rr.RecordBatch()
 		rec.Retain()
 		if err := emit(&tableRows{b: rec, mem: r.mem}); err != nil {
@@ -161,6 +167,18 @@ func (r *runner) readParquet(ctx context.Context, in *input, emit emitFunc) erro
 		return fmt.Errorf("reading Parquet data: %w", err)
 	}
 	return nil
+}
+
+// pqarrowNext advances rr; a panic in arrow-go's decoders (a corrupt
+// dictionary page header dereferences nil) is an error naming the file as
+// corrupt instead of the end of the process.
+func pqarrowNext(rr pqarrow.RecordReader) (more bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			more, err = false, fmt.Errorf("reading Parquet data: corrupt column chunk: the page decoder failed: %v", p)
+		}
+	}()
+	return rr.Next(), nil
 }
 
 // columnsToRead returns the Parquet leaf columns under the top-level
