@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // CSV inputs are parsed by the scoring workers, not the reader: the reader
@@ -380,17 +381,12 @@ func (c *csvRows) parse() {
 	c.parsed = true
 	c.records = make([][]string, 0, c.n)
 	c.lines = make([]int, 0, c.n)
-	err := eachCSVRecord(newCSVReader(bytes.NewReader(c.raw)), c.rawLine-1, len(c.header), false, func(rec []string, line int, bad string) error {
-		if bad != "" {
-			if c.bad == nil {
-				c.bad = map[int]string{}
-			}
-			c.bad[len(c.records)] = bad
-		}
-		c.records = append(c.records, rec)
-		c.lines = append(c.lines, line)
-		return nil
-	})
+	var err error
+	if bytes.IndexByte(c.raw, '"') < 0 {
+		c.parseUnquoted()
+	} else {
+		err = c.parseQuoted()
+	}
 	if err == nil && len(c.records) != c.n {
 		err = fmt.Errorf("internal error: a CSV chunk from line %d parsed to %d records, not the %d it was cut with", c.rawLine, len(c.records), c.n)
 	}
@@ -404,4 +400,63 @@ func (c *csvRows) parse() {
 	}
 	c.records, c.lines = c.records[:c.n], c.lines[:c.n]
 	c.raw = nil
+}
+
+// parseUnquoted splits a chunk with no quote in it, which is what
+// encoding/csv does with such input, at a fraction of its cost: its
+// fields share one string and one slice. Lines end at "\n" (one "\r"
+// before it is dropped, as is a "\r" ending the input), empty lines are
+// not records, fields end at commas.
+func (c *csvRows) parseUnquoted() {
+	text := string(c.raw)
+	slab := make([]string, strings.Count(text, ",")+c.n)
+	width := len(c.header)
+	line := c.rawLine
+	for len(text) > 0 {
+		rec := text
+		if e := strings.IndexByte(text, '\n'); e >= 0 {
+			rec, text = text[:e], text[e+1:]
+		} else {
+			text = ""
+		}
+		rec = strings.TrimSuffix(rec, "\r")
+		if rec != "" {
+			f := strings.Count(rec, ",") + 1
+			if f > len(slab) {
+				return // more than the splitter counted: the caller reports it
+			}
+			fields := slab[:f:f]
+			slab = slab[f:]
+			for k := 0; k < f-1; k++ {
+				i := strings.IndexByte(rec, ',')
+				fields[k], rec = rec[:i], rec[i+1:]
+			}
+			fields[f-1] = rec
+			if f > width {
+				if c.bad == nil {
+					c.bad = map[int]string{}
+				}
+				c.bad[len(c.records)] = fmt.Sprintf("expected %d fields, saw %d", width, f)
+				fields = []string{}
+			}
+			c.records = append(c.records, fields)
+			c.lines = append(c.lines, line)
+		}
+		line++
+	}
+}
+
+// parseQuoted parses a chunk with encoding/csv.
+func (c *csvRows) parseQuoted() error {
+	return eachCSVRecord(newCSVReader(bytes.NewReader(c.raw)), c.rawLine-1, len(c.header), false, func(rec []string, line int, bad string) error {
+		if bad != "" {
+			if c.bad == nil {
+				c.bad = map[int]string{}
+			}
+			c.bad[len(c.records)] = bad
+		}
+		c.records = append(c.records, rec)
+		c.lines = append(c.lines, line)
+		return nil
+	})
 }

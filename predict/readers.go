@@ -297,7 +297,7 @@ func (r *runner) readCSVFrom(src io.Reader, block int, emit emitFunc) error {
 	}
 	if errors.Is(err, errCSVUnsure) {
 		rest, line := s.rest()
-		return r.readCSVStream(rest, line-1, nil, emit)
+		return r.readCSVStream(rest, block, line-1, nil, emit)
 	}
 	if err != nil {
 		return fmt.Errorf("reading the CSV header: %w", err)
@@ -319,7 +319,7 @@ func (r *runner) readCSVFrom(src io.Reader, block int, emit emitFunc) error {
 		}
 		if errors.Is(err, errCSVUnsure) {
 			rest, line := s.rest()
-			return r.readCSVStream(rest, line-1, header, emit)
+			return r.readCSVStream(rest, block, line-1, header, emit)
 		}
 		if err != nil {
 			return err
@@ -335,8 +335,8 @@ var errEmptyCSV = errors.New("the CSV file is empty: it needs a header row namin
 // readCSVStream parses src in this goroutine, as readCSV did before
 // chunks were parsed by the workers: src starts at a record boundary after
 // lineBase lines of the input, with the header row when header is nil.
-func (r *runner) readCSVStream(src io.Reader, lineBase int, header []string, emit emitFunc) error {
-	cr := newCSVReader(bufio.NewReaderSize(src, 1<<20))
+func (r *runner) readCSVStream(src io.Reader, block, lineBase int, header []string, emit emitFunc) error {
+	cr := newCSVReader(bufio.NewReaderSize(src, block))
 	if header == nil {
 		var err error
 		header, err = cr.Read()
