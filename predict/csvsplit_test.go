@@ -292,3 +292,59 @@ func FuzzCSVChunks(f *testing.F) {
 		diffCSV(t, data, int(batch%8)+1, int(read%16)+1, int(read%3)*8+1, fail)
 	})
 }
+
+// benchCSV is 100,000 rows of 4 doubles, as bench/predictgen writes them.
+func benchCSV() []byte {
+	var b bytes.Buffer
+	b.WriteString("\"a\",\"b\",\"c\",\"d\"\n")
+	for i := range 100000 {
+		x := float64(i) * 1.000123456789
+		fmt.Fprintf(&b, "%v,%v,%v,%v\n", x, x/3, x/7, x/11)
+	}
+	return b.Bytes()
+}
+
+// BenchmarkCSVReader is the reader goroutine's work per input: cutting
+// chunks (split) against parsing every record in one stream (stream, as
+// before chunks were parsed by the workers).
+func BenchmarkCSVReader(b *testing.B) {
+	data := benchCSV()
+	for _, mode := range []string{"split", "stream"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			r := &runner{opts: &Options{BatchRows: 131072, OnError: OnErrorFail}}
+			for b.Loop() {
+				var err error
+				if mode == "split" {
+					err = r.readCSVFrom(bytes.NewReader(data), 1<<20, func(rows) error { return nil })
+				} else {
+					err = r.readCSVStream(bytes.NewReader(data), 1<<20, 0, nil, func(rows) error { return nil })
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCSVChunkParse is a worker's parse of one chunk.
+func BenchmarkCSVChunkParse(b *testing.B) {
+	data := benchCSV()
+	r := &runner{opts: &Options{BatchRows: 1 << 20, OnError: OnErrorFail}}
+	var chunk *csvRows
+	if err := r.readCSVFrom(bytes.NewReader(data), 1<<20, func(src rows) error {
+		chunk = src.(*csvRows)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(chunk.raw)))
+	for b.Loop() {
+		c := &csvRows{header: chunk.header, raw: chunk.raw, rawLine: chunk.rawLine, n: chunk.n}
+		c.parse()
+		if c.parseErr != nil {
+			b.Fatal(c.parseErr)
+		}
+	}
+}
