@@ -127,9 +127,12 @@ func (s *csvSplitter) fill() {
 		copy(nb, s.buf)
 		s.buf = nb
 	}
-	for {
+	for empty := 0; ; empty++ {
 		n, err := s.src.Read(s.buf[len(s.buf):cap(s.buf)])
 		s.buf = s.buf[:len(s.buf)+n]
+		if err == nil && n == 0 && empty == 100 {
+			err = io.ErrNoProgress // as bufio gives up on such a reader
+		}
 		if err != nil {
 			s.eof = true
 			if !errors.Is(err, io.EOF) {
