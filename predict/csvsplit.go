@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 )
 
 // CSV inputs are parsed by the scoring workers, not the reader: the reader
@@ -411,7 +412,10 @@ func (c *csvRows) parse() {
 // before it is dropped, as is a "\r" ending the input), empty lines are
 // not records, fields end at commas.
 func (c *csvRows) parseUnquoted() {
-	text := string(c.raw)
+	// The fields point into raw, without a copy: nothing writes a chunk's
+	// bytes once csvSplitter.cut has handed them out (the rest of the
+	// input goes to a new buffer), and parse drops raw afterwards.
+	text := unsafe.String(unsafe.SliceData(c.raw), len(c.raw))
 	slab := make([]string, strings.Count(text, ",")+c.n)
 	width := len(c.header)
 	line := c.rawLine
