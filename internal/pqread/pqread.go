@@ -238,7 +238,10 @@ func newColumn(pf *file.Reader, sf *pqarrow.SchemaField, groups []int, included 
 			return nil, ErrUnsupported
 		}
 		return numericColumn(lt.Elem(), d.PhysicalType(), func(nc numberColumn) (column, error) {
-			return nc.list(pf, leaf.ColIndex, groups, lt, fixed, sf.LevelInfo.DefLevel, d.MaxDefinitionLevel()), nil
+			if fixed > 0 {
+				return nc.fixedList(pf, leaf.ColIndex, groups, lt, fixed, sf.LevelInfo.DefLevel, d.MaxDefinitionLevel()), nil
+			}
+			return nc.list(pf, leaf.ColIndex, groups, lt, sf.LevelInfo.DefLevel, d.MaxDefinitionLevel()), nil
 		})
 	}
 	return nil, ErrUnsupported
@@ -247,7 +250,8 @@ func newColumn(pf *file.Reader, sf *pqarrow.SchemaField, groups []int, included 
 // numberColumn makes the column reader of one element type.
 type numberColumn interface {
 	flat(pf *file.Reader, leaf int, groups []int, dt arrow.DataType, maxDef int16) column
-	list(pf *file.Reader, leaf int, groups []int, lt arrow.ListLikeType, fixed int, listDef, maxDef int16) column
+	list(pf *file.Reader, leaf int, groups []int, lt arrow.ListLikeType, listDef, maxDef int16) column
+	fixedList(pf *file.Reader, leaf int, groups []int, lt arrow.ListLikeType, fixed int, listDef, maxDef int16) column
 }
 
 type maker[T number] struct{}
@@ -256,8 +260,12 @@ func (maker[T]) flat(pf *file.Reader, leaf int, groups []int, dt arrow.DataType,
 	return &flatColumn[T]{src: source[T]{pf: pf, leaf: leaf, groups: groups}, dt: dt, maxDef: maxDef}
 }
 
-func (maker[T]) list(pf *file.Reader, leaf int, groups []int, lt arrow.ListLikeType, fixed int, listDef, maxDef int16) column {
-	return &listColumn[T]{src: source[T]{pf: pf, leaf: leaf, groups: groups}, lt: lt, fixed: fixed, listDef: listDef, maxDef: maxDef}
+func (maker[T]) list(pf *file.Reader, leaf int, groups []int, lt arrow.ListLikeType, listDef, maxDef int16) column {
+	return &listColumn[T]{src: source[T]{pf: pf, leaf: leaf, groups: groups}, lt: lt, listDef: listDef, maxDef: maxDef}
+}
+
+func (maker[T]) fixedList(pf *file.Reader, leaf int, groups []int, lt arrow.ListLikeType, fixed int, listDef, maxDef int16) column {
+	return &fixedColumn[T]{src: source[T]{pf: pf, leaf: leaf, groups: groups}, lt: lt, fixed: fixed, listDef: listDef, maxDef: maxDef}
 }
 
 // numericColumn matches an Arrow type with the Parquet physical type that
@@ -437,13 +445,9 @@ func (c *flatColumn[T]) read(n int, mem memory.Allocator) (arrow.Array, error) {
 
 // listColumn is a top-level list of numbers (optional or required, its
 // elements optional or required): a row begins at repetition level 0.
-// A non-nullable fixed-size list (pqarrow restores one from the Arrow
-// schema a writer stored) takes the same levels; every row must then hold
-// fixed values.
 type listColumn[T number] struct {
-	src   source[T]
-	lt    arrow.ListLikeType
-	fixed int // the fixed-size list's length; 0 for a list
+	src source[T]
+	lt  arrow.ListLikeType
 	// listDef is the definition level from which a row's list holds an
 	// element (one less: an empty list; less again: a null list); maxDef
 	// the level of a present element.
@@ -586,13 +590,6 @@ func (c *listColumn[T]) read(n int, mem memory.Allocator) (arrow.Array, error) {
 	}
 	offs[rows] = int32(elems)
 	c.pos, c.vpos = e, vp
-	if c.fixed > 0 {
-		for i := range rows {
-			if got := int(offs[i+1] - offs[i]); got != c.fixed {
-				return nil, fmt.Errorf("expected all lists to be of size=%d, but row %d of the batch had size=%d", c.fixed, i, got)
-			}
-		}
-	}
 
 	vbuf.ResizeNoShrink(elems * size)
 	var elemValid, rowValid *memory.Buffer
@@ -606,13 +603,141 @@ func (c *listColumn[T]) read(n int, mem memory.Allocator) (arrow.Array, error) {
 	}
 	child := array.NewData(c.lt.Elem(), elems, []*memory.Buffer{elemValid, vbuf}, nil, len(nullElems), 0)
 	defer child.Release()
-	bufs := []*memory.Buffer{rowValid, obuf}
-	if c.fixed > 0 {
-		bufs = bufs[:1]
-	}
-	d := array.NewData(c.lt, rows, bufs, []arrow.ArrayData{child}, len(nullRowList), 0)
+	d := array.NewData(c.lt, rows, []*memory.Buffer{rowValid, obuf}, []arrow.ArrayData{child}, len(nullRowList), 0)
 	defer d.Release()
 	return array.MakeFromData(d), nil
+}
+
+// fixedColumn is a non-nullable fixed-size list of numbers (pqarrow
+// restores one from the Arrow schema a writer stored: what tensor columns
+// written by mlship and most Arrow writers are). A row is exactly fixed
+// levels, so n rows are the next n × fixed levels: values are read straight
+// into the child array's buffer, with no carry-over between batches, and
+// the levels are only checked — a row that is not fixed values long is an
+// error, as with pqarrow.
+type fixedColumn[T number] struct {
+	src             source[T]
+	lt              arrow.ListLikeType
+	fixed           int
+	listDef, maxDef int16
+	defs, reps      []int16
+}
+
+func (c *fixedColumn[T]) close() error { return c.src.close() }
+
+func (c *fixedColumn[T]) more() (bool, error) {
+	var v [1]T
+	var d, r [1]int16
+	lv, _, err := c.src.levels(v[:], d[:], r[:])
+	return lv > 0, err
+}
+
+func (c *fixedColumn[T]) read(n int, mem memory.Allocator) (arrow.Array, error) {
+	want := n * c.fixed
+	if want/c.fixed != n || want > math.MaxInt32 {
+		return nil, fmt.Errorf("%d rows of %d values in one batch: more than Arrow's 32-bit offsets hold", n, c.fixed)
+	}
+	if len(c.defs) < want {
+		c.defs, c.reps = make([]int16, want), make([]int16, want)
+	}
+	defs, reps := c.defs[:want], c.reps[:want]
+	size := int(unsafe.Sizeof(*new(T)))
+	vbuf := memory.NewResizableBuffer(mem)
+	defer vbuf.Release()
+	vbuf.Resize(want * size)
+	out := asSlice[T](vbuf.Bytes(), want)
+	// Values arrive packed (none for a null element): out[:nv] so far.
+	got, nv := 0, 0
+	for got < want {
+		lv, vals, err := c.src.levels(out[nv:nv+want-got], defs[got:], reps[got:])
+		if err != nil {
+			return nil, err
+		}
+		if lv == 0 {
+			break
+		}
+		got += lv
+		nv += vals
+	}
+	rows := got / c.fixed
+	for r := range rows {
+		row := reps[r*c.fixed : (r+1)*c.fixed]
+		if row[0] != 0 || !allEqual(row[1:], 1) {
+			return nil, c.sizeError(r, reps[r*c.fixed:got])
+		}
+	}
+	if got%c.fixed != 0 {
+		return nil, c.sizeError(rows, reps[rows*c.fixed:got])
+	}
+	defs = defs[:got]
+	var nulls []int
+	if nv < got || !allEqual(defs, c.maxDef) {
+		// Null elements: spread the packed values out to their slots,
+		// from the back (a value only ever moves to a later slot).
+		j := nv - 1
+		for i := got - 1; i >= 0; i-- {
+			switch d := defs[i]; {
+			case d == c.maxDef:
+				if j < 0 {
+					return nil, errors.New("definition levels announce more values than the pages hold")
+				}
+				out[i] = out[j]
+				j--
+			case d >= c.listDef:
+				out[i] = 0
+				nulls = append(nulls, i)
+			default: // an empty or null list where every row holds fixed values
+				return nil, fmt.Errorf("expected all lists to be of size=%d, but row %d of the batch had size=0", c.fixed, i/c.fixed)
+			}
+		}
+		if j != -1 {
+			return nil, fmt.Errorf("%d values for %d present elements", nv, nv-1-j)
+		}
+	}
+	vbuf.ResizeNoShrink(got * size)
+	var valid *memory.Buffer
+	if len(nulls) > 0 {
+		valid = clearedBitmap(mem, got, nulls)
+		defer valid.Release()
+	}
+	child := array.NewData(c.lt.Elem(), got, []*memory.Buffer{valid, vbuf}, nil, len(nulls), 0)
+	defer child.Release()
+	d := array.NewData(c.lt, rows, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d), nil
+}
+
+// sizeError describes row r of a batch whose repetition levels, from its
+// first on, are reps: how many values it holds.
+func (c *fixedColumn[T]) sizeError(r int, reps []int16) error {
+	size := 1
+	for size < len(reps) && reps[size] != 0 {
+		size++
+	}
+	if len(reps) > 0 && reps[0] != 0 {
+		return fmt.Errorf("expected all lists to be of size=%d, but the row before row %d of the batch holds more values", c.fixed, r)
+	}
+	return fmt.Errorf("expected all lists to be of size=%d, but row %d of the batch had size=%d", c.fixed, r, size)
+}
+
+// allEqual reports whether every level in s is v, eight bytes at a time:
+// for a tensor column this check runs over every level of every row.
+func allEqual(s []int16, v int16) bool {
+	w := uint64(uint16(v)) * 0x0001_0001_0001_0001
+	words := len(s) / 4
+	if words > 0 {
+		for _, x := range unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(s))), words) {
+			if x != w {
+				return false
+			}
+		}
+	}
+	for _, x := range s[words*4:] {
+		if x != v {
+			return false
+		}
+	}
+	return true
 }
 
 // asSlice views the first n elements of buf as []E.
