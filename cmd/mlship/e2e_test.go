@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -241,6 +242,14 @@ func TestCLIErrorsAndInspect(t *testing.T) {
 // server half-dead or a project run RUNNING), except under nohup, where it
 // was ignored on purpose and must stay ignored.
 func TestSIGHUP(t *testing.T) {
+	if signal.Ignored(syscall.SIGHUP) {
+		// The test itself runs under nohup (a CI runner may start it so),
+		// and an ignored signal stays ignored across exec. A caught one is
+		// reset to the default there: catch it for the first server.
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+	}
 	bin := buildBinary(t)
 	model := filepath.Join(testenv.RepoRoot(t), "examples", "iris-onnx", "model")
 	args := []string{"serve", model, "--host", "127.0.0.1", "--port", "0", "--drain-grace", "0s"}
