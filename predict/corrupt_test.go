@@ -80,4 +80,24 @@ func TestCorruptParquet(t *testing.T) {
 	if failed == 0 {
 		t.Error("no damaged file was refused: the damage did not reach the pages")
 	}
+
+	// The footer (the file's schema and row groups, Thrift-encoded), the
+	// magic and the footer length: an error, never a crash.
+	failed = 0
+	for k := range 300 {
+		data := bytes.Clone(clean)
+		for range 1 + rng.IntN(3) {
+			data[body+rng.IntN(len(clean)-body)] ^= byte(1 + rng.IntN(255))
+		}
+		in := filepath.Join(dir, "footer.parquet")
+		if err := os.WriteFile(in, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tryRun(t, &doubler{}, doublerModel(t), Options{Inputs: []string{in}, Output: filepath.Join(dir, fmt.Sprint("footer", k, ".parquet")), BatchRows: 64, KeepAll: k%2 == 1}); err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("no file with a damaged footer was refused")
+	}
 }
