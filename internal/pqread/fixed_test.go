@@ -65,20 +65,7 @@ func fixedSizeFile(t *testing.T, lengths []int) []byte {
 // first error.
 func readAll(t *testing.T, data []byte, batch int) (int, error) {
 	t.Helper()
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(pf, fr.Manifest, nil, nil, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openReader(t, data, batch)
 	if got := r.Schema().Field(0).Type; got.ID() != arrow.FIXED_SIZE_LIST {
 		t.Fatalf("the column reads as %v, want a fixed-size list", got)
 	}

@@ -229,6 +229,27 @@ func compare(t testing.TB, data []byte, leaves, groups []int, batch int) {
 	}
 }
 
+// openReader opens data and returns this package's reader of every
+// column in batches of batch rows, closed (with the file) when the test ends.
+func openReader(t testing.TB, data []byte, batch int) *Reader {
+	t.Helper()
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pf.Close() })
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(pf, fr.Manifest, nil, nil, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // Every supported shape, with every writer setting that changes how
 // levels and values sit in pages, in batches that do and do not line up
 // with row groups and pages, read the same as pqarrow reads them.
@@ -261,19 +282,7 @@ func TestTensorColumn(t *testing.T) {
 	rec := gen(rng, memory.DefaultAllocator, []shape{shapes[4], shapes[9]}, 5000, 255, 0)
 	defer rec.Release()
 	data := writeFile(t, rec, 4096, false, 1<<20, false)
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(pf, fr.Manifest, nil, nil, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
+	r := openReader(t, data, 10)
 	if got := r.Schema().Field(1).Type; !arrow.TypeEqual(got, arrow.FixedSizeListOfNonNullable(256, arrow.PrimitiveTypes.Float32)) {
 		t.Fatalf("the fixed-size list column reads as %v", got)
 	}
@@ -336,19 +345,7 @@ func TestShortColumn(t *testing.T) {
 	rec := gen(rng, memory.DefaultAllocator, []shape{shapes[0], shapes[4]}, 100, 3, 0)
 	defer rec.Release()
 	data := writeFile(t, rec, 100, false, 1<<20, false)
-	pf, err := file.NewParquetReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(pf, fr.Manifest, nil, nil, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openReader(t, data, 64)
 	r.left += 10 // as if the metadata declared 110 rows
 	var errs []error
 	for {
