@@ -81,6 +81,25 @@ func TestCorruptParquet(t *testing.T) {
 		t.Error("no damaged file was refused: the damage did not reach the pages")
 	}
 
+	// A row group declaring a negative row count (zigzag 399 where 400
+	// said 200): an error through either reader.
+	neg := bytes.Clone(clean)
+	footerBytes := neg[body : len(neg)-8]
+	i := bytes.Index(footerBytes, []byte{0x16, 0x90, 0x03})
+	if i < 0 {
+		t.Fatal("the row group's row count is not in the footer")
+	}
+	footerBytes[i+1] = 0x8f
+	in := filepath.Join(dir, "negative.parquet")
+	if err := os.WriteFile(in, neg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, keepAll := range []bool{false, true} {
+		if _, err := tryRun(t, &doubler{}, doublerModel(t), Options{Inputs: []string{in}, Output: filepath.Join(dir, fmt.Sprint("negative", keepAll, ".parquet")), BatchRows: 64, KeepAll: keepAll}); err == nil {
+			t.Errorf("keep-all %v: a row group of -200 rows was scored", keepAll)
+		}
+	}
+
 	// The footer (the file's schema and row groups, Thrift-encoded), the
 	// magic and the footer length: an error, never a crash.
 	failed = 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -145,5 +146,37 @@ func TestAllEqual(t *testing.T) {
 	}
 	if !allEqual([]int16{-1, -1, -1, -1, -1}, -1) || allEqual([]int16{-1, -1, -1, -1, 1}, -1) {
 		t.Error("negative levels")
+	}
+}
+
+// A footer declaring a negative row count (zigzag 599 where 600 said
+// 300) is refused when the reader is made, not turned into a batch of a
+// negative size.
+func TestNegativeRowCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	rec := gen(rng, memory.DefaultAllocator, []shape{shapes[9]}, 600, 2, 0)
+	defer rec.Release()
+	data := writeFile(t, rec, 300, false, 1<<20, false)
+	n := int(data[len(data)-8]) | int(data[len(data)-7])<<8 | int(data[len(data)-6])<<16 | int(data[len(data)-5])<<24
+	footer := data[len(data)-8-n : len(data)-8]
+	i := bytes.Index(footer, []byte{0x16, 0xd8, 0x04})
+	if i < 0 {
+		t.Fatal("the row count is not in the footer")
+	}
+	footer[i+1] = 0xd7 // zigzag 599: -300
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		return // refused at open: as good
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return
+	}
+	if pf.MetaData().RowGroup(0).NumRows() != -300 {
+		t.Fatalf("the patched row group declares %d rows, want -300", pf.MetaData().RowGroup(0).NumRows())
+	}
+	if _, err := New(pf, fr.Manifest, nil, nil, 64); err == nil || !strings.Contains(err.Error(), "declares -300 rows") {
+		t.Errorf("err = %v, want the negative row count named", err)
 	}
 }

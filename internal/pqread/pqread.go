@@ -93,7 +93,11 @@ func NewWithAllocator(pf *file.Reader, manifest *pqarrow.SchemaManifest, leaves,
 		if g < 0 || g >= pf.NumRowGroups() {
 			return nil, fmt.Errorf("pqread: row group %d of %d", g, pf.NumRowGroups())
 		}
-		rows += pf.MetaData().RowGroup(g).NumRows()
+		n := pf.MetaData().RowGroup(g).NumRows()
+		if n < 0 || rows+n < rows {
+			return nil, fmt.Errorf("pqread: row group %d declares %d rows", g, n)
+		}
+		rows += n
 	}
 	included := map[int]bool{}
 	for _, l := range leaves {
