@@ -78,8 +78,14 @@ func newCSVSplitter(src io.Reader, block int) *csvSplitter {
 // error when width is set and a record has too many fields.
 func (s *csvSplitter) next(want int) (csvChunk, error) {
 	for {
-		switch s.scan(want) {
+		switch st := s.scan(want); st {
 		case scanFull, scanEnd:
+			if s.err != nil && s.pos == len(s.buf) && (st == scanEnd || s.buf[s.pos-1] != '\n') {
+				// The read failed where the last record ends: it may be
+				// cut off, and one encoding/csv stream returns the error
+				// with it, before flushing a batch it completes.
+				return csvChunk{}, s.err
+			}
 			if s.n == 0 {
 				// Only empty lines (or nothing) are left.
 				if s.err != nil {
