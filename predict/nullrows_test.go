@@ -243,7 +243,7 @@ func TestJSONLinesBadRows(t *testing.T) {
 	for _, mode := range []OnError{OnErrorSkip, OnErrorNull} {
 		out := filepath.Join(dir, "none.parquet")
 		_, err = tryRun(t, &doubler{}, doublerModel(t), Options{Inputs: []string{none}, Output: out, BatchRows: 1, OnError: mode})
-		if err == nil || !strings.Contains(err.Error(), "no row of") || !strings.Contains(err.Error(), "line 1") || !strings.Contains(err.Error(), "missing inputs") {
+		if err == nil || !strings.Contains(err.Error(), "no row could be scored; the first bad one: "+none) || !strings.Contains(err.Error(), "line 1") || !strings.Contains(err.Error(), "missing inputs") {
 			t.Errorf("%s: no line has x: err = %v, want the run to stop naming line 1's missing input", mode, err)
 		}
 		if _, statErr := os.Stat(out); statErr == nil {

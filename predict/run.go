@@ -408,7 +408,7 @@ func (r *runner) emit(ctx context.Context, outs *outputs, res *result) error {
 			// wrong file or a key spelt differently everywhere, which
 			// --on-error is not meant to turn into an output of nothing
 			// (or of nulls).
-			return fmt.Errorf("no row of %s could be scored; the first: %w", res.in.name(), res.in.firstBad)
+			return fmt.Errorf("no row could be scored; the first bad one: %w", res.in.firstBad)
 		}
 		return outs.endInput(res.in)
 	}
