@@ -345,8 +345,6 @@ def decode_input(meta, payload, off, np, pd):
             v = list(v)  # a table cell per row: each a sub-array
         names.append(name)
         arrays.append(v)
-    if names and all(n.isdigit() and n == str(i) for i, n in enumerate(names)):
-        names = list(range(len(names)))  # pandas' labels for a table without column names
     return make_frame(names, arrays, int(meta["rows"]), np, pd)
 
 
@@ -407,17 +405,12 @@ def make_frame(names, arrays, rows, np, pd):
     the arrays directly costs ~20 us, which is most of a 1-row request."""
     if not names:
         return pd.DataFrame(index=pd.RangeIndex(rows))
-    key = tuple(names)
-    idx = _index_cache.get(key)
-    if idx is None:
-        idx = _index_cache[key] = pd.Index(names)
-        if len(_index_cache) > 64:
-            _index_cache.clear()
+    idx = frame_labels(names, pd)
     cols = [a if isinstance(a, np.ndarray) else np.array(a + [None], dtype=object)[:-1] for a in arrays]
     try:
         return pd.DataFrame._from_arrays(cols, columns=idx, index=pd.RangeIndex(rows), verify_integrity=False)
     except (AttributeError, TypeError, ValueError):
-        return pd.DataFrame(dict(zip(names, arrays)))
+        return pd.DataFrame(dict(zip(idx, arrays)))
 
 
 def column_values(c, bufs, np):
