@@ -446,14 +446,10 @@ func (c *csvRows) parseUnquoted() {
 			}
 			fields[f-1] = rec
 			if f > width {
-				if c.bad == nil {
-					c.bad = map[int]string{}
-				}
-				c.bad[len(c.records)] = fmt.Sprintf("expected %d fields, saw %d", width, f)
-				fields = []string{}
+				c.add([]string{}, line, fmt.Sprintf("expected %d fields, saw %d", width, f))
+			} else {
+				c.add(fields, line, "")
 			}
-			c.records = append(c.records, fields)
-			c.lines = append(c.lines, line)
 		}
 		line++
 	}
@@ -462,14 +458,7 @@ func (c *csvRows) parseUnquoted() {
 // parseQuoted parses a chunk with encoding/csv.
 func (c *csvRows) parseQuoted() error {
 	return eachCSVRecord(newCSVReader(bytes.NewReader(c.raw)), c.rawLine-1, len(c.header), false, func(rec []string, line int, bad string) error {
-		if bad != "" {
-			if c.bad == nil {
-				c.bad = map[int]string{}
-			}
-			c.bad[len(c.records)] = bad
-		}
-		c.records = append(c.records, rec)
-		c.lines = append(c.lines, line)
+		c.add(rec, line, bad)
 		return nil
 	})
 }

@@ -365,14 +365,7 @@ func (r *runner) readCSVStream(src io.Reader, block, lineBase int, header []stri
 		return emit(c)
 	}
 	err := eachCSVRecord(cr, lineBase, len(header), r.opts.OnError == OnErrorFail, func(rec []string, line int, bad string) error {
-		if bad != "" {
-			if chunk.bad == nil {
-				chunk.bad = map[int]string{}
-			}
-			chunk.bad[len(chunk.records)] = bad
-		}
-		chunk.records = append(chunk.records, rec)
-		chunk.lines = append(chunk.lines, line)
+		chunk.add(rec, line, bad)
 		if len(chunk.records) >= r.opts.BatchRows {
 			return flush()
 		}

@@ -82,6 +82,19 @@ type csvRows struct {
 	parseErr error // the chunk did not parse as it was cut (a bug)
 }
 
+// add appends a record read at line; a non-empty bad says why the line
+// could not be read (the record is then empty and scores as a bad row).
+func (c *csvRows) add(rec []string, line int, bad string) {
+	if bad != "" {
+		if c.bad == nil {
+			c.bad = map[int]string{}
+		}
+		c.bad[len(c.records)] = bad
+	}
+	c.records = append(c.records, rec)
+	c.lines = append(c.lines, line)
+}
+
 func (c *csvRows) Len() int {
 	if !c.parsed {
 		return c.n
