@@ -226,6 +226,29 @@ func dirSQL(asc bool) string {
 
 // runOrder adds one order_by clause. Missing values sort last in either
 // direction, then NaN metrics, as MLflow's SQL store orders them.
+// orderBy adds order's clauses, then MLflow's tie-breakers — newest
+// start first, then run id — unless order already sorts by them, so that
+// pages never overlap or skip a run.
+func (q *query) orderBy(order []search.OrderBy) error {
+	byStart, byID := false, false
+	for _, o := range order {
+		if err := q.runOrder(o); err != nil {
+			return err
+		}
+		if o.Entity == search.Attribute {
+			byStart = byStart || o.Key == "start_time"
+			byID = byID || o.Key == "run_id"
+		}
+	}
+	if !byStart {
+		q.order = append(q.order, "r.start_time DESC")
+	}
+	if !byID {
+		q.order = append(q.order, "r.run_uuid ASC")
+	}
+	return nil
+}
+
 func (q *query) runOrder(o search.OrderBy) error {
 	switch o.Entity {
 	case search.Metric:
@@ -344,21 +367,8 @@ func (s *Store) SearchRuns(ctx context.Context, rq tracking.RunQuery) ([]trackin
 			return nil, "", err
 		}
 	}
-	byStart, byID := false, false
-	for _, o := range order {
-		if err := q.runOrder(o); err != nil {
-			return nil, "", err
-		}
-		if o.Entity == search.Attribute {
-			byStart = byStart || o.Key == "start_time"
-			byID = byID || o.Key == "run_id"
-		}
-	}
-	if !byStart {
-		q.order = append(q.order, "r.start_time DESC")
-	}
-	if !byID {
-		q.order = append(q.order, "r.run_uuid ASC")
+	if err := q.orderBy(order); err != nil {
+		return nil, "", err
 	}
 	rest := strings.Join(q.joins, " ") + " WHERE " + strings.Join(q.where, " AND ") +
 		" ORDER BY " + strings.Join(q.order, ", ") + " LIMIT ? OFFSET ?"
@@ -491,21 +501,8 @@ func (s *Store) searchByMetric(ctx context.Context, filter search.Filter, order 
 		}
 	}
 	q.order = append(q.order, "w.wv"+dir)
-	byStart, byID := false, false
-	for _, o := range order[1:] {
-		if err := q.runOrder(o); err != nil {
-			return nil, err
-		}
-		if o.Entity == search.Attribute {
-			byStart = byStart || o.Key == "start_time"
-			byID = byID || o.Key == "run_id"
-		}
-	}
-	if !byStart {
-		q.order = append(q.order, "r.start_time DESC")
-	}
-	if !byID {
-		q.order = append(q.order, "r.run_uuid ASC")
+	if err := q.orderBy(order[1:]); err != nil {
+		return nil, err
 	}
 	joins := make([]string, len(q.joins))
 	for i, j := range q.joins {
