@@ -60,6 +60,11 @@ func formatOf(path string) (Format, bool) {
 	return f, err == nil
 }
 
+// columnsPerRow reports whether each row of format f names its own
+// columns (JSON lines), so that a required column missing from a row is
+// that row's fault rather than the input's.
+func (f Format) columnsPerRow() bool { return f == JSONL }
+
 // ext is the extension an output of format f gets.
 func (f Format) ext() string {
 	return "." + string(f)

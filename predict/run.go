@@ -403,11 +403,11 @@ func (r *runner) emit(ctx context.Context, outs *outputs, res *result) error {
 		return err
 	}
 	if res.src == nil {
-		if res.in.format == JSONL && res.in.good == 0 && res.in.firstBad != nil {
-			// Every line of a JSON-lines input was bad: most likely the
-			// wrong file or a key spelt differently everywhere, which
-			// --on-error is not meant to turn into an output of nothing
-			// (or of nulls).
+		if res.in.format.columnsPerRow() && res.in.good == 0 && res.in.firstBad != nil {
+			// Every row of an input whose rows name their own columns was
+			// bad (see structural): most likely the wrong file or a key
+			// spelt differently everywhere, which --on-error is not meant
+			// to turn into an output of nothing (or of nulls).
 			return fmt.Errorf("no row could be scored; the first bad one: %w", res.in.firstBad)
 		}
 		return outs.endInput(res.in)

@@ -293,7 +293,7 @@ func (r *runner) firstFailure(ctx context.Context, j job, idx []int) error {
 // has no shape. So it is structural only when no row of idx decodes alone
 // either.
 func (r *runner) structural(j job, idx []int) bool {
-	if _, ok := j.src.(*jsonlRows); ok {
+	if j.in.format.columnsPerRow() {
 		// Each line names its own columns, so a chunk whose every line
 		// lacks one is bad rows like any other: calling it structural
 		// made the outcome depend on where batches happened to split. An
