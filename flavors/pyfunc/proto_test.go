@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"runtime"
@@ -117,6 +118,11 @@ func protoSeeds(tb testing.TB) [][]byte {
 		// A string column whose bytes are not UTF-8 (found by FuzzFrames in CI).
 		rawFrame(resultMeta{Kind: "dataframe", Rows: 1, Columns: []colMeta{{Name: "s", Kind: "str", Shape: []int64{1}, Buffers: []int{8, 2}}}},
 			[]byte{0, 0, 0, 0, 2, 0, 0, 0}, []byte{0xf0, 0x30}),
+		// A result of 2 rows with a column of shape [1]: an unbatched
+		// tensor in a batch of one row (found by FuzzFrames in CI; the
+		// round trip wrote the batch's row count, 1, which made it batched).
+		rawFrame(resultMeta{Kind: "dataframe", Rows: 2, Columns: []colMeta{{Name: "", Kind: "str", Shape: []int64{1}, Buffers: []int{8, 2}}}},
+			[]byte{0, 0, 0, 0, 2, 0, 0, 0}, []byte("00")),
 	)
 	return seeds
 }
@@ -229,8 +235,16 @@ func checkResult(t *testing.T, fr *frame) {
 		// may be a tensor it refuses, never one it breaks on.
 		return
 	}
+	// The frame's row count is the worker's, not the batch's: a column
+	// is unbatched because its first dimension differs from it, and the
+	// batch of a result with an unbatched column has one row, which may
+	// equal that column's first dimension.
+	var rm resultMeta
+	if err := json.Unmarshal(fr.meta, &rm); err != nil {
+		t.Fatalf("a decoded result with metadata that does not parse: %v", err)
+	}
 	var wire bytes.Buffer
-	if err := writeFrame(&wire, frameResult, resultMeta{Kind: kind[out], Rows: b.NumRows(), Columns: metas}, bufs); err != nil {
+	if err := writeFrame(&wire, frameResult, resultMeta{Kind: kind[out], Rows: rm.Rows, Columns: metas}, bufs); err != nil {
 		t.Fatal(err)
 	}
 	again, err := readFrame(bufio.NewReader(&wire))
