@@ -11,6 +11,7 @@
 #   bench/overload.sh                                  # MLP example, serve defaults
 #   bench/overload.sh examples/iris-onnx/model
 #   SERVE_FLAGS='--max-queue 64' bench/overload.sh     # any mlship serve flag
+#   BENCH_FLAGS='--client lean' bench/overload.sh      # any mlship bench flag, every phase
 #   OVERLOAD=4 OVERLOAD_DURATION=30s CLIENTS=1024 CAPACITY_CLIENTS=64 bench/overload.sh
 #   RATE=7000 bench/overload.sh   # offer this many req/s instead of OVERLOAD x the
 #                                 # capacity measured (to compare servers whose
@@ -152,7 +153,8 @@ run() { # phase, then mlship bench flags
   local phase="$1"; shift
   echo "$phase" >"$phase_file"
   echo "== $phase" >&2
-  bin/mlship bench "$url" --model "$MODEL" --json-file "$out.$phase.json" "$@"
+  # shellcheck disable=SC2086
+  bin/mlship bench "$url" --model "$MODEL" --json-file "$out.$phase.json" ${BENCH_FLAGS:-} "$@"
 }
 run unloaded --concurrency 1 --duration "$DURATION"
 run capacity --concurrency "$CAPACITY_CLIENTS" --duration "$DURATION"

@@ -144,6 +144,24 @@ func TestBenchURLTarget(t *testing.T) {
 		}
 	}
 
+	// The lean client sends the same requests and gets the same answers.
+	out, stderr, err = runCLI(t, "bench", tg.base, "--client", "lean", "--requests", "300", "--warmup", "0", "--concurrency", "1,3", "--json")
+	if err != nil {
+		t.Fatalf("bench --client lean: %v\n%s", err, stderr)
+	}
+	r = loadgen.Report{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output is not a JSON report: %v\n%s", err, out)
+	}
+	if !strings.Contains(r.Load, "lean client") || len(r.Levels) != 2 {
+		t.Errorf("load %q, %d levels: want the lean client named and 2 levels", r.Load, len(r.Levels))
+	}
+	for _, l := range r.Levels {
+		if l.Server.Requests != 300 || l.Server.OK != 300 {
+			t.Errorf("lean, c=%d: %d requests (%d ok, errors %v, %s); want exactly 300 ok", l.Concurrency, l.Server.Requests, l.Server.OK, l.Server.Errors, l.Server.FirstError)
+		}
+	}
+
 	// With --model the example's rows are sent; the markdown report has a
 	// row per level and no raw columns.
 	out, stderr, err = runCLI(t, "bench", tg.base, "--model", example(t, "iris-onnx"), "--requests", "50", "--warmup", "0", "--concurrency", "2")
@@ -212,6 +230,7 @@ func TestBenchRefuses(t *testing.T) {
 		{[]string{"--concurrency", "0"}, "levels must be at least 1"},
 		{[]string{"--duration", "0"}, "--duration 0 needs --requests"},
 		{[]string{"--model", iris}, "--model is for URL targets"},
+		{[]string{"--client", "curl"}, "--client must be std or lean"},
 	} {
 		_, _, err := runCLI(t, append([]string{"bench", iris, "--warmup", "0", "--requests", "1"}, tc.args...)...)
 		if tc.args[0] == "--duration" {

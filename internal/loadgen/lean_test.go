@@ -1,0 +1,218 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// connCounter counts the connections a test server accepted.
+func connCounter(srv *httptest.Server) *atomic.Int64 {
+	var n atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			n.Add(1)
+		}
+	}
+	return &n
+}
+
+func TestLeanCallerSendsTheRequest(t *testing.T) {
+	body := `{"inputs": {"x": [[1.5, 2]]}}`
+	var bad atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ := io.ReadAll(r.Body)
+		switch {
+		case r.Method != http.MethodPost || r.URL.RequestURI() != "/invocations?x=1":
+			bad.Store(r.Method + " " + r.URL.RequestURI())
+		case r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Authorization") != "Bearer s3cret":
+			bad.Store("headers " + r.Header.Get("Content-Type") + " " + r.Header.Get("Authorization"))
+		case string(got) != body || r.ContentLength != int64(len(body)):
+			bad.Store("body " + string(got))
+		}
+		w.Write([]byte(`{"predictions": [0]}`))
+	}))
+	conns := connCounter(srv)
+	srv.Start()
+	defer srv.Close()
+
+	call, closeAll, err := LeanCaller(Request{
+		URL: srv.URL + "/invocations?x=1", ContentType: "application/json", Body: []byte(body),
+		Header: http.Header{"Authorization": {"Bearer s3cret"}},
+	}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if status, err := call(context.Background()); err != nil || status != 200 {
+					failed.Add(1)
+					t.Errorf("status %d, error %v", status, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if v := bad.Load(); v != nil {
+		t.Fatalf("the server received a different request: %v", v)
+	}
+	if n := conns.Load(); n > 4 || n < 1 {
+		t.Errorf("200 calls from 4 goroutines opened %d connections, want 1 to 4 kept alive", n)
+	}
+}
+
+// Answers of every shape leave the connection ready for the next request:
+// a chunked body, an empty one, an error status; "Connection: close" makes
+// the next call dial again.
+func TestLeanCallerAnswers(t *testing.T) {
+	var step atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch step.Add(1) {
+		case 1: // chunked, larger than the reader's buffer
+			w.Header().Set("Content-Type", "application/json")
+			for range 40 {
+				w.Write([]byte(strings.Repeat("x", 1000)))
+				w.(http.Flusher).Flush()
+			}
+		case 2:
+			w.WriteHeader(http.StatusNoContent)
+		case 3:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"error_code": "TEMPORARILY_UNAVAILABLE"}`, http.StatusServiceUnavailable)
+		case 4:
+			w.Header().Set("Connection", "close")
+			w.Write([]byte("bye"))
+		default:
+			w.Write([]byte("ok"))
+		}
+	}))
+	conns := connCounter(srv)
+	srv.Start()
+	defer srv.Close()
+	call, closeAll, err := LeanCaller(Request{URL: srv.URL + "/invocations", ContentType: "text/csv", Body: []byte("a\n1\n")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	for i, want := range []int{200, 204, 503, 200, 200} {
+		status, err := call(context.Background())
+		if err != nil || status != want {
+			t.Fatalf("call %d: status %d, error %v; want %d", i+1, status, err, want)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2: one until the answer that closed it, one after", n)
+	}
+}
+
+// A connection the server closed while it was idle is found broken by the
+// next call, which sends the request again on a new one.
+func TestLeanCallerRedialsAfterIdleClose(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		served.Add(1)
+	}))
+	conns := connCounter(srv)
+	srv.Start()
+	defer srv.Close()
+	call, closeAll, err := LeanCaller(Request{URL: srv.URL + "/", ContentType: "text/plain", Body: []byte("x")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	for i := range 3 {
+		if status, err := call(context.Background()); err != nil || status != 200 {
+			t.Fatalf("call %d: status %d, error %v", i+1, status, err)
+		}
+		srv.CloseClientConnections()
+		time.Sleep(10 * time.Millisecond) // let the close reach the client's socket
+	}
+	if served.Load() != 3 || conns.Load() != 3 {
+		t.Errorf("served %d requests on %d connections, want 3 on 3 (each sent once)", served.Load(), conns.Load())
+	}
+}
+
+// A call whose context ends while the server has not answered returns at
+// once with the context's error, and its connection is not reused.
+func TestLeanCallerCancel(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Header.Get("X-Block") == "1" {
+			<-release
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	call, closeAll, err := LeanCaller(Request{URL: srv.URL + "/", ContentType: "text/plain", Header: http.Header{"X-Block": {"1"}}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = call(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the context's deadline", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the cancelled call took %v", d)
+	}
+	// The slot is free again: a call with a live context gets its turn
+	// (and blocks on the server, so it is cancelled the same way).
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if _, err := call(ctx2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second call: error %v, want the context's deadline", err)
+	}
+}
+
+func TestLeanCallerRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		url   string
+		conns int
+		want  string
+	}{
+		{"https://127.0.0.1:1/", 1, "only http://"},
+		{"http://127.0.0.1:1/", 0, "at least one connection"},
+		{"http://[::1", 1, "lean client"},
+	} {
+		if _, _, err := LeanCaller(Request{URL: tc.url}, tc.conns); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s with %d connections: error %v, want %q", tc.url, tc.conns, err, tc.want)
+		}
+	}
+	// Closed: calls fail instead of dialing.
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	call, closeAll, err := LeanCaller(Request{URL: srv.URL}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, err := call(context.Background()); err != nil || status != 200 {
+		t.Fatalf("status %d, error %v", status, err)
+	}
+	closeAll()
+	for range 3 {
+		if _, err := call(context.Background()); err == nil {
+			t.Fatal("a call after close succeeded")
+		}
+	}
+}
