@@ -142,9 +142,13 @@ func (l *lean) exchange(ctx context.Context, c *leanConn) (status int, keep, fre
 	if _, err := c.br.Peek(1); err != nil {
 		return 0, false, true, fmt.Errorf("reading the answer: %w", err)
 	}
-	resp, err := http.ReadResponse(c.br, nil)
+	resp, err := readFinal(c.br)
 	if err != nil {
 		return 0, false, false, fmt.Errorf("reading the answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The connection no longer speaks HTTP/1.1.
+		return resp.StatusCode, false, false, nil
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -152,6 +156,26 @@ func (l *lean) exchange(ctx context.Context, c *leanConn) (status int, keep, fre
 		return 0, false, false, fmt.Errorf("reading the answer: %w", err)
 	}
 	return resp.StatusCode, !resp.Close, false, nil
+}
+
+// max1xx bounds the interim answers read before the final one, so a
+// server cannot keep a call reading them forever.
+const max1xx = 8
+
+// readFinal reads answers until the final one: interim (1xx) answers such
+// as 100 Continue or 103 Early Hints precede it on the same request and
+// have no body, and net/http's client skips them too. 101 is final.
+func readFinal(br *bufio.Reader) (*http.Response, error) {
+	for range max1xx {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode < 100 || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+	}
+	return nil, fmt.Errorf("more than %d interim (1xx) answers", max1xx)
 }
 
 func (l *lean) dial(ctx context.Context) (*leanConn, error) {

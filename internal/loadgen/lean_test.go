@@ -216,3 +216,38 @@ func TestLeanCallerRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Interim answers (1xx) are not the answer: the client reads on to the
+// final one, as net/http's does, and the connection stays in step.
+func TestLeanCallerSkipsInterimAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.Copy(io.Discard, r.Body) // with Expect: 100-continue, this sends 100 Continue
+		if r.URL.Query().Get("fail") == "1" {
+			w.WriteHeader(http.StatusTeapot)
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		query  string
+		header http.Header
+		want   int
+	}{
+		{"", nil, 200},
+		{"?fail=1", nil, 418},
+		{"", http.Header{"Expect": {"100-continue"}}, 200},
+	} {
+		call, closeAll, err := LeanCaller(Request{URL: srv.URL + "/" + tc.query, ContentType: "text/plain", Body: []byte("x"), Header: tc.header}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if status, err := call(context.Background()); err != nil || status != tc.want {
+				t.Errorf("%q %v call %d: status %d, error %v; want %d", tc.query, tc.header, i+1, status, err, tc.want)
+			}
+		}
+		closeAll()
+	}
+}
