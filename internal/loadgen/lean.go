@@ -28,15 +28,23 @@ import (
 // not get; a lean client is what wrk or h2load are to curl. It speaks only
 // plain http:// (TLS targets use HTTPCaller).
 func LeanCaller(r Request, conns int) (Caller, func(), error) {
+	l, err := newLean(r, conns)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.call, l.close, nil
+}
+
+func newLean(r Request, conns int) (*lean, error) {
 	u, err := url.Parse(r.URL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("lean client: %w", err)
+		return nil, fmt.Errorf("lean client: %w", err)
 	}
 	if u.Scheme != "http" {
-		return nil, nil, fmt.Errorf("lean client: %s: only http:// targets (use the standard client for %s)", r.URL, u.Scheme)
+		return nil, fmt.Errorf("lean client: %s: only http:// targets (use the standard client for %s)", r.URL, u.Scheme)
 	}
 	if conns < 1 {
-		return nil, nil, errors.New("lean client: needs at least one connection")
+		return nil, errors.New("lean client: needs at least one connection")
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -51,7 +59,7 @@ func LeanCaller(r Request, conns int) (Caller, func(), error) {
 	h.Set("Content-Type", r.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(r.Body)))
 	if err := h.Write(&head); err != nil {
-		return nil, nil, fmt.Errorf("lean client: %w", err)
+		return nil, fmt.Errorf("lean client: %w", err)
 	}
 	head.WriteString("\r\n")
 	head.Write(r.Body)
@@ -59,7 +67,7 @@ func LeanCaller(r Request, conns int) (Caller, func(), error) {
 	for range conns {
 		l.idle <- nil // a slot not dialed yet
 	}
-	return l.call, l.close, nil
+	return l, nil
 }
 
 type lean struct {
@@ -134,7 +142,14 @@ func (l *lean) roundTrip(ctx context.Context, c *leanConn) (int, *leanConn, erro
 func (l *lean) exchange(ctx context.Context, c *leanConn) (status int, keep, fresh bool, err error) {
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { c.SetDeadline(past) })
-		defer stop()
+		defer func() {
+			// When stop is too late the deadline is set, or about to
+			// be, even if the answer was read: every later call on the
+			// connection would fail (or a delayed one fail mid-answer).
+			if !stop() {
+				keep = false
+			}
+		}()
 	}
 	if _, err := c.Write(l.wire); err != nil {
 		return 0, false, true, fmt.Errorf("sending the request: %w", err)

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -249,5 +250,65 @@ func TestLeanCallerSkipsInterimAnswers(t *testing.T) {
 			}
 		}
 		closeAll()
+	}
+}
+
+// cancelOnRead cancels a call's context as soon as the first bytes of the
+// answer arrive, and holds them until the cancellation has set the
+// connection's deadline: the answer is then complete and read, and the
+// deadline in the past.
+type cancelOnRead struct {
+	net.Conn
+	cancel       context.CancelFunc
+	read, set    sync.Once
+	deadlineSet  chan struct{}
+	deadlineUsed atomic.Bool
+}
+
+func (c *cancelOnRead) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.read.Do(func() {
+			c.cancel()
+			<-c.deadlineSet
+		})
+	}
+	return n, err
+}
+
+func (c *cancelOnRead) SetDeadline(t time.Time) error {
+	c.deadlineUsed.Store(true)
+	c.set.Do(func() { close(c.deadlineSet) })
+	return c.Conn.SetDeadline(t)
+}
+
+// A connection whose deadline the context's end has set is not kept for
+// the next call, even when the answer was read in full first.
+func TestLeanCallerDropsAConnectionWithADeadline(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	l, err := newLean(Request{URL: srv.URL + "/", ContentType: "text/plain", Body: []byte("x")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cr := &cancelOnRead{Conn: nc, cancel: cancel, deadlineSet: make(chan struct{})}
+	c := &leanConn{Conn: cr, br: bufio.NewReader(cr)}
+	status, keep, _, err := l.exchange(ctx, c)
+	if !cr.deadlineUsed.Load() {
+		t.Fatal("the context's end did not set the deadline")
+	}
+	if err == nil && keep {
+		t.Errorf("status %d: the connection is kept with its deadline in the past", status)
 	}
 }
