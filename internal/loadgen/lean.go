@@ -63,9 +63,9 @@ func newLean(r Request, conns int) (*lean, error) {
 	}
 	head.WriteString("\r\n")
 	head.Write(r.Body)
-	l := &lean{addr: addr, wire: head.Bytes(), idle: make(chan *leanConn, conns)}
+	l := &lean{addr: addr, wire: head.Bytes(), slots: make(chan struct{}, conns)}
 	for range conns {
-		l.idle <- nil // a slot not dialed yet
+		l.slots <- struct{}{}
 	}
 	return l, nil
 }
@@ -73,14 +73,21 @@ func newLean(r Request, conns int) (*lean, error) {
 type lean struct {
 	addr string
 	wire []byte // the whole request: head and body
-	// idle holds one entry per connection slot: a connection ready for
-	// its next request, or nil for a slot to dial. A call takes one and
-	// gives it back, so no two calls share a connection.
-	idle chan *leanConn
+	// slots holds a token per connection: a call holds one while it
+	// uses a connection, so there are at most conns of them and no two
+	// calls share one.
+	slots chan struct{}
 
 	mu     sync.Mutex
 	closed bool
-	open   map[*leanConn]struct{}
+	// idle are the connections ready for a request, the most recently
+	// used last. A call takes that one, and dials only when none is idle,
+	// as net/http's Transport does: fewer workers than slots keep using
+	// as many connections as they need, not every slot's in turn (which
+	// would dial them all at the first level and spread the server's load
+	// over connections a net/http client would not have).
+	idle []*leanConn
+	open map[*leanConn]struct{}
 }
 
 type leanConn struct {
@@ -93,15 +100,41 @@ type leanConn struct {
 var past = time.Unix(1, 0)
 
 func (l *lean) call(ctx context.Context) (int, error) {
-	var c *leanConn
 	select {
-	case c = <-l.idle:
+	case <-l.slots:
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	status, c, err := l.roundTrip(ctx, c)
-	l.idle <- c
+	status, c, err := l.roundTrip(ctx, l.takeIdle())
+	if c != nil {
+		l.putIdle(c)
+	}
+	l.slots <- struct{}{}
 	return status, err
+}
+
+// takeIdle returns the most recently used idle connection, nil if none.
+func (l *lean) takeIdle() *leanConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.idle)
+	if n == 0 {
+		return nil
+	}
+	c := l.idle[n-1]
+	l.idle[n-1] = nil
+	l.idle = l.idle[:n-1]
+	return c
+}
+
+func (l *lean) putIdle(c *leanConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return
+	}
+	l.idle = append(l.idle, c)
 }
 
 // roundTrip sends the request on c (dialing when c is nil) and reads the
@@ -229,5 +262,5 @@ func (l *lean) close() {
 	for c := range l.open {
 		c.Close()
 	}
-	l.open = nil
+	l.open, l.idle = nil, nil
 }

@@ -312,3 +312,28 @@ func TestLeanCallerDropsAConnectionWithADeadline(t *testing.T) {
 		t.Errorf("status %d: the connection is kept with its deadline in the past", status)
 	}
 }
+
+// Fewer workers than connection slots use as many connections as they
+// need, the most recently used first, as net/http's client does: one
+// worker, one connection.
+func TestLeanCallerReusesTheLastConnection(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	conns := connCounter(srv)
+	srv.Start()
+	defer srv.Close()
+	call, closeAll, err := LeanCaller(Request{URL: srv.URL + "/", ContentType: "text/plain", Body: []byte("x")}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	for i := range 20 {
+		if status, err := call(context.Background()); err != nil || status != 200 {
+			t.Fatalf("call %d: status %d, error %v", i+1, status, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("20 calls one after another opened %d connections, want 1", n)
+	}
+}
