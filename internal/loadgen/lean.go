@@ -63,7 +63,7 @@ func newLean(r Request, conns int) (*lean, error) {
 	}
 	head.WriteString("\r\n")
 	head.Write(r.Body)
-	l := &lean{addr: addr, wire: head.Bytes(), slots: make(chan struct{}, conns)}
+	l := &lean{addr: addr, wire: head.Bytes(), slots: make(chan struct{}, conns), retryIdle: retryIdle}
 	for range conns {
 		l.slots <- struct{}{}
 	}
@@ -77,6 +77,8 @@ type lean struct {
 	// uses a connection, so there are at most conns of them and no two
 	// calls share one.
 	slots chan struct{}
+	// retryIdle is the package's retryIdle; tests shorten it.
+	retryIdle time.Duration
 
 	mu     sync.Mutex
 	closed bool
@@ -92,7 +94,8 @@ type lean struct {
 
 type leanConn struct {
 	net.Conn
-	br *bufio.Reader
+	br        *bufio.Reader
+	idleSince time.Time // when its last answer was read
 }
 
 // past is a deadline that has passed: setting it unblocks a call's I/O
@@ -137,25 +140,43 @@ func (l *lean) putIdle(c *leanConn) {
 	l.idle = append(l.idle, c)
 }
 
+// retryIdle is how long a connection must have been idle for a request
+// that it sent but got no answer for to be sent again: below the shortest
+// keep-alive timeout of common servers (gunicorn's 2 s; uvicorn's and
+// Node's 5 s; Go's and nginx's longer), so a connection one of them
+// closed as idle qualifies, while one in steady use that fails after the
+// request went out (a handler that panicked, a write timeout) does not:
+// the server received that request and may have done its work, and
+// sending it again would double that work and hide the failure, which
+// net/http's client does not do for a POST either.
+const retryIdle = time.Second
+
 // roundTrip sends the request on c (dialing when c is nil) and reads the
 // answer. It returns the connection to keep, nil when it was closed. A
 // reused connection that the server had closed while it was idle fails
 // before a byte of the answer arrives; then the request is sent once more
-// on a new connection, as net/http does for a connection it finds broken.
+// on a new connection, as net/http does for a connection it finds broken
+// (it sees the close while the connection is idle; this client sees it
+// only when it uses the connection, so it judges by the idle time).
 func (l *lean) roundTrip(ctx context.Context, c *leanConn) (int, *leanConn, error) {
 	for attempt := 0; ; attempt++ {
 		reused := c != nil
-		if c == nil {
+		var idle time.Duration
+		if reused {
+			idle = time.Since(c.idleSince)
+		} else {
 			var err error
 			if c, err = l.dial(ctx); err != nil {
 				return 0, nil, err
 			}
 		}
-		status, keep, fresh, err := l.exchange(ctx, c)
+		status, keep, sent, answered, err := l.exchange(ctx, c)
 		if err == nil {
 			if !keep {
 				l.drop(c)
 				c = nil
+			} else {
+				c.idleSince = time.Now()
 			}
 			return status, c, nil
 		}
@@ -164,15 +185,16 @@ func (l *lean) roundTrip(ctx context.Context, c *leanConn) (int, *leanConn, erro
 		if ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
-		if !reused || !fresh || attempt > 0 {
+		if !reused || answered || attempt > 0 || (sent && idle < l.retryIdle) {
 			return 0, nil, err
 		}
 	}
 }
 
-// exchange writes the request and reads one answer. fresh reports that
-// the failure came before any byte of an answer was read.
-func (l *lean) exchange(ctx context.Context, c *leanConn) (status int, keep, fresh bool, err error) {
+// exchange writes the request and reads one answer. sent reports that
+// the whole request was written, answered that a byte of an answer was
+// read.
+func (l *lean) exchange(ctx context.Context, c *leanConn) (status int, keep, sent, answered bool, err error) {
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { c.SetDeadline(past) })
 		defer func() {
@@ -185,25 +207,25 @@ func (l *lean) exchange(ctx context.Context, c *leanConn) (status int, keep, fre
 		}()
 	}
 	if _, err := c.Write(l.wire); err != nil {
-		return 0, false, true, fmt.Errorf("sending the request: %w", err)
+		return 0, false, false, false, fmt.Errorf("sending the request: %w", err)
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		return 0, false, true, fmt.Errorf("reading the answer: %w", err)
+		return 0, false, true, false, fmt.Errorf("reading the answer: %w", err)
 	}
 	resp, err := readFinal(c.br)
 	if err != nil {
-		return 0, false, false, fmt.Errorf("reading the answer: %w", err)
+		return 0, false, true, true, fmt.Errorf("reading the answer: %w", err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection no longer speaks HTTP/1.1.
-		return resp.StatusCode, false, false, nil
+		return resp.StatusCode, false, true, true, nil
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, false, false, fmt.Errorf("reading the answer: %w", err)
+		return 0, false, true, true, fmt.Errorf("reading the answer: %w", err)
 	}
-	return resp.StatusCode, !resp.Close, false, nil
+	return resp.StatusCode, !resp.Close, true, true, nil
 }
 
 // max1xx bounds the interim answers read before the final one, so a

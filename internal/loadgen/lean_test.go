@@ -123,7 +123,8 @@ func TestLeanCallerAnswers(t *testing.T) {
 }
 
 // A connection the server closed while it was idle is found broken by the
-// next call, which sends the request again on a new one.
+// next call, which sends the request again on a new one (retryIdle is
+// shortened to the test's idle time).
 func TestLeanCallerRedialsAfterIdleClose(t *testing.T) {
 	var served atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,13 +134,14 @@ func TestLeanCallerRedialsAfterIdleClose(t *testing.T) {
 	conns := connCounter(srv)
 	srv.Start()
 	defer srv.Close()
-	call, closeAll, err := LeanCaller(Request{URL: srv.URL + "/", ContentType: "text/plain", Body: []byte("x")}, 1)
+	l, err := newLean(Request{URL: srv.URL + "/", ContentType: "text/plain", Body: []byte("x")}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeAll()
+	defer l.close()
+	l.retryIdle = 5 * time.Millisecond
 	for i := range 3 {
-		if status, err := call(context.Background()); err != nil || status != 200 {
+		if status, err := l.call(context.Background()); err != nil || status != 200 {
 			t.Fatalf("call %d: status %d, error %v", i+1, status, err)
 		}
 		srv.CloseClientConnections()
@@ -304,7 +306,7 @@ func TestLeanCallerDropsAConnectionWithADeadline(t *testing.T) {
 	defer cancel()
 	cr := &cancelOnRead{Conn: nc, cancel: cancel, deadlineSet: make(chan struct{})}
 	c := &leanConn{Conn: cr, br: bufio.NewReader(cr)}
-	status, keep, _, err := l.exchange(ctx, c)
+	status, keep, _, _, err := l.exchange(ctx, c)
 	if !cr.deadlineUsed.Load() {
 		t.Fatal("the context's end did not set the deadline")
 	}
@@ -335,5 +337,34 @@ func TestLeanCallerReusesTheLastConnection(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("20 calls one after another opened %d connections, want 1", n)
+	}
+}
+
+// A request the server received and then dropped (closing the connection
+// without an answer: a handler that panicked, a write timeout) is a
+// failure, not sent again: sending it again would double the work the
+// server does for it, which net/http's client does not do for a POST.
+func TestLeanCallerDoesNotResendAReceivedRequest(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if served.Add(1) == 2 {
+			panic(http.ErrAbortHandler) // closes the connection, no answer
+		}
+	}))
+	defer srv.Close()
+	call, closeAll, err := LeanCaller(Request{URL: srv.URL + "/", ContentType: "text/plain", Body: []byte("x")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	if status, err := call(context.Background()); err != nil || status != 200 {
+		t.Fatalf("first call: status %d, error %v", status, err)
+	}
+	if status, err := call(context.Background()); err == nil {
+		t.Errorf("the dropped request: status %d, want an error", status)
+	}
+	if n := served.Load(); n != 2 {
+		t.Errorf("the server received %d requests for 2 calls", n)
 	}
 }
