@@ -191,6 +191,15 @@ func (l *lean) roundTrip(ctx context.Context, c *leanConn) (int, *leanConn, erro
 	}
 }
 
+// inlineWrite is the largest request written before the answer is read:
+// one that fits in the sockets' buffers, so that its write returns at
+// once whatever the server does. A larger one is written by a goroutine
+// while the call reads, so that an answer the server sends before it has
+// read the body (mlship's 503 for a body it has no memory for) and the
+// close that may follow are seen as net/http's client sees them: the
+// answer counted at once, not the write failing when the server closes.
+const inlineWrite = 64 << 10
+
 // exchange writes the request and reads one answer. sent reports that
 // the whole request was written, answered that a byte of an answer was
 // read.
@@ -206,26 +215,57 @@ func (l *lean) exchange(ctx context.Context, c *leanConn) (status int, keep, sen
 			}
 		}()
 	}
-	if _, err := c.Write(l.wire); err != nil {
-		return 0, false, false, false, fmt.Errorf("sending the request: %w", err)
+	var werr error
+	var wrote chan error
+	if len(l.wire) <= inlineWrite {
+		// On an error, an answer the server sent before it closed may
+		// still be there to read.
+		_, werr = c.Write(l.wire)
+	} else {
+		wrote = make(chan error, 1)
+		go func() {
+			_, err := c.Write(l.wire)
+			wrote <- err
+		}()
 	}
-	if _, err := c.br.Peek(1); err != nil {
-		return 0, false, true, false, fmt.Errorf("reading the answer: %w", err)
+	status, keep, answered, err = readAnswer(c.br)
+	if wrote != nil {
+		if err != nil || !keep {
+			c.Close() // the rest of the request is not wanted: end the write
+		}
+		werr = <-wrote // so no write is left running on a kept connection
 	}
-	resp, err := readFinal(c.br)
+	sent = werr == nil
+	switch {
+	case err == nil && !sent:
+		return status, false, false, true, nil // answered, but out of step
+	case err != nil && !answered && !sent:
+		return 0, false, false, false, fmt.Errorf("sending the request: %w", werr)
+	}
+	return status, keep, sent, answered, err
+}
+
+// readAnswer reads one answer, its body discarded. answered reports that
+// a byte of it arrived; keep that the connection may carry the next
+// request.
+func readAnswer(br *bufio.Reader) (status int, keep, answered bool, err error) {
+	if _, err := br.Peek(1); err != nil {
+		return 0, false, false, fmt.Errorf("reading the answer: %w", err)
+	}
+	resp, err := readFinal(br)
 	if err != nil {
-		return 0, false, true, true, fmt.Errorf("reading the answer: %w", err)
+		return 0, false, true, fmt.Errorf("reading the answer: %w", err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection no longer speaks HTTP/1.1.
-		return resp.StatusCode, false, true, true, nil
+		return resp.StatusCode, false, true, nil
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, false, true, true, fmt.Errorf("reading the answer: %w", err)
+		return 0, false, true, fmt.Errorf("reading the answer: %w", err)
 	}
-	return resp.StatusCode, !resp.Close, true, true, nil
+	return resp.StatusCode, !resp.Close, true, nil
 }
 
 // max1xx bounds the interim answers read before the final one, so a

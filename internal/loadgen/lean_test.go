@@ -368,3 +368,45 @@ func TestLeanCallerDoesNotResendAReceivedRequest(t *testing.T) {
 		t.Errorf("the server received %d requests for 2 calls", n)
 	}
 }
+
+// A server may answer before it has read the body (mlship refuses a body
+// it has no memory for with 503 at once) and then discard the rest or
+// close the connection; that answer is what the call reports, at once, as
+// net/http's client does, even when the body is too large to be sent
+// before the server closes.
+func TestLeanCallerEarlyAnswer(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		http.Error(w, "no memory for the body", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	// 200 KiB: the server discards the rest and keeps the connection;
+	// 8 MiB: it closes it, half a second after its answer.
+	for _, size := range []int{200 << 10, 8 << 20} {
+		req := Request{URL: srv.URL + "/", ContentType: "text/plain", Body: make([]byte, size)}
+		std := HTTPCaller(NewClient(1), req)
+		if status, err := std(context.Background()); err != nil || status != 503 {
+			t.Fatalf("%d bytes, net/http: status %d, error %v", size, status, err)
+		}
+		call, closeAll, err := LeanCaller(req, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served.Store(0)
+		for i := range 3 {
+			start := time.Now()
+			status, err := call(context.Background())
+			if err != nil || status != 503 {
+				t.Errorf("%d bytes, call %d: status %d, error %v; want 503", size, i+1, status, err)
+			}
+			if d := time.Since(start); d > 400*time.Millisecond {
+				t.Errorf("%d bytes, call %d took %v: it waited for the server to close", size, i+1, d)
+			}
+		}
+		if n := served.Load(); n != 3 {
+			t.Errorf("%d bytes: the server received %d requests for 3 calls", size, n)
+		}
+		closeAll()
+	}
+}
