@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -46,18 +48,44 @@ func newLean(r Request, conns int) (*lean, error) {
 	if conns < 1 {
 		return nil, errors.New("lean client: needs at least one connection")
 	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("lean client: %s: no host", r.URL)
+	}
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	var head bytes.Buffer
-	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: mlship-bench\r\n", u.RequestURI(), u.Host)
+	// The request net/http's client writes for r (see HTTPCaller): Host
+	// from the URL, without an empty port or an IPv6 zone (which names
+	// this machine's interface, not the server); its own User-Agent unless
+	// the header has one; the body's length; Basic authorization from
+	// the URL's user info unless the header authorizes. Host, length and
+	// framing in r.Header are not sent: they are the request's own.
 	h := r.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
+	ua := "mlship-bench"
+	if v, ok := h["User-Agent"]; ok {
+		ua = ""
+		if len(v) > 0 {
+			ua = v[0]
+		}
+	}
+	for _, k := range []string{"Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer"} {
+		delete(h, k)
+	}
+	if u.User != nil && h.Get("Authorization") == "" {
+		pass, _ := u.User.Password()
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+	}
 	h.Set("Content-Type", r.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(r.Body)))
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\n", u.RequestURI(), hostHeader(u.Host))
+	if ua != "" {
+		fmt.Fprintf(&head, "User-Agent: %s\r\n", ua)
+	}
 	if err := h.Write(&head); err != nil {
 		return nil, fmt.Errorf("lean client: %w", err)
 	}
@@ -68,6 +96,21 @@ func newLean(r Request, conns int) (*lean, error) {
 		l.slots <- struct{}{}
 	}
 	return l, nil
+}
+
+// hostHeader is host as net/http writes it in the Host line: without a
+// trailing ":" (an empty port) or an IPv6 zone ("[fe80::1%eth0]:8080"
+// is sent as "[fe80::1]:8080").
+func hostHeader(host string) string {
+	host = strings.TrimSuffix(host, ":")
+	if strings.HasPrefix(host, "[") {
+		if end := strings.LastIndexByte(host, ']'); end > 0 {
+			if zone := strings.LastIndexByte(host[:end], '%'); zone > 0 {
+				host = host[:zone] + host[end:]
+			}
+		}
+	}
+	return host
 }
 
 type lean struct {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -197,6 +198,7 @@ func TestLeanCallerRefuses(t *testing.T) {
 		{"https://127.0.0.1:1/", 1, "only http://"},
 		{"http://127.0.0.1:1/", 0, "at least one connection"},
 		{"http://[::1", 1, "lean client"},
+		{"http:///invocations", 1, "no host"},
 	} {
 		if _, _, err := LeanCaller(Request{URL: tc.url}, tc.conns); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s with %d connections: error %v, want %q", tc.url, tc.conns, err, tc.want)
@@ -408,5 +410,116 @@ func TestLeanCallerEarlyAnswer(t *testing.T) {
 			t.Errorf("%d bytes: the server received %d requests for 3 calls", size, n)
 		}
 		closeAll()
+	}
+}
+
+// The lean client's request is the one net/http's client writes for the
+// same Request, as a server parses it: Host (from the URL, without an
+// IPv6 zone or an empty port; a Host in the header is not sent), the
+// request URI, the header (User-Agent and Transfer-Encoding from it as
+// net/http takes them), the body and its length.
+func TestLeanCallerRequestAsNetHTTP(t *testing.T) {
+	body := []byte(`{"inputs": [1]}`)
+	for _, tc := range []struct {
+		url    string
+		header http.Header
+	}{
+		{"http://127.0.0.1:5000/invocations", nil},
+		{"http://example.com/a%20b/c?x=1&y=%2F#frag", nil},
+		{"http://127.0.0.1:/", nil},
+		{"http://[::1]/invocations", nil},
+		{"http://[fe80::1%25eth0]:8080/invocations", nil},
+		{"http://127.0.0.1:5000", nil},
+		{"http://127.0.0.1:5000/", http.Header{"Host": {"elsewhere"}, "X-Api-Key": {"k1", "k2"}}},
+		{"http://127.0.0.1:5000/", http.Header{"User-Agent": {"loadtest/1"}, "Content-Length": {"3"}}},
+		{"http://127.0.0.1:5000/", http.Header{"Transfer-Encoding": {"chunked"}, "Authorization": {"Bearer t"}}},
+	} {
+		r := Request{URL: tc.url, ContentType: "application/json", Body: body, Header: tc.header}
+		l, err := newLean(r, 1)
+		if err != nil {
+			t.Errorf("%s: %v", tc.url, err)
+			continue
+		}
+		lean, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(l.wire)))
+		if err != nil {
+			t.Errorf("%s %v: the lean request does not parse: %v\n%s", tc.url, tc.header, err, l.wire)
+			continue
+		}
+		// What HTTPCaller has net/http write.
+		req, err := http.NewRequest(http.MethodPost, r.URL, bytes.NewReader(r.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range r.Header {
+			req.Header[k] = v
+		}
+		req.Header.Set("Content-Type", r.ContentType)
+		// The lean client's own name where net/http's is Go-http-client.
+		if _, ok := r.Header["User-Agent"]; !ok {
+			req.Header.Set("User-Agent", "mlship-bench")
+		}
+		var wire bytes.Buffer
+		if err := req.Write(&wire); err != nil {
+			t.Fatal(err)
+		}
+		std, err := http.ReadRequest(bufio.NewReader(&wire))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leanBody, _ := io.ReadAll(lean.Body)
+		stdBody, _ := io.ReadAll(std.Body)
+		if lean.Host != std.Host || lean.RequestURI != std.RequestURI || lean.ContentLength != std.ContentLength || !bytes.Equal(leanBody, stdBody) {
+			t.Errorf("%s %v: lean sends Host %q, URI %q, length %d, body %q; net/http Host %q, URI %q, length %d, body %q",
+				tc.url, tc.header, lean.Host, lean.RequestURI, lean.ContentLength, leanBody, std.Host, std.RequestURI, std.ContentLength, stdBody)
+		}
+		if !equalHeader(lean.Header, std.Header) {
+			t.Errorf("%s %v: lean sends header %v; net/http %v", tc.url, tc.header, lean.Header, std.Header)
+		}
+	}
+}
+
+func equalHeader(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if strings.Join(v, "\x00") != strings.Join(b[k], "\x00") {
+			return false
+		}
+	}
+	return true
+}
+
+// User info in the URL becomes Basic authorization, as net/http's client
+// sends it, unless the header authorizes already.
+func TestLeanCallerURLUserInfo(t *testing.T) {
+	got := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		userinfo string
+		header   http.Header
+	}{
+		{"bench:pa%20ss@", nil},
+		{"bench:pa%20ss@", http.Header{"Authorization": {"Bearer t"}}},
+	} {
+		r := Request{URL: strings.Replace(srv.URL, "//", "//"+tc.userinfo, 1) + "/", ContentType: "text/plain", Header: tc.header}
+		if _, err := HTTPCaller(NewClient(1), r)(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		want := <-got
+		call, closeAll, err := LeanCaller(r, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		closeAll()
+		if lean := <-got; lean != want {
+			t.Errorf("%s with %v: the lean client sends Authorization %q, net/http %q", r.URL, tc.header, lean, want)
+		}
 	}
 }
