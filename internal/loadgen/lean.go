@@ -308,7 +308,9 @@ func readAnswer(br *bufio.Reader) (status int, keep, answered bool, err error) {
 	if err != nil {
 		return 0, false, true, fmt.Errorf("reading the answer: %w", err)
 	}
-	return resp.StatusCode, !resp.Close, true, nil
+	// Bytes after the answer answer no request: the connection is out
+	// of step (net/http's client closes it too when it sees them).
+	return resp.StatusCode, !resp.Close && br.Buffered() == 0, true, nil
 }
 
 // max1xx bounds the interim answers read before the final one, so a

@@ -523,3 +523,68 @@ func TestLeanCallerURLUserInfo(t *testing.T) {
 		}
 	}
 }
+
+// Answers as a server writes them on the wire, one per request in turn:
+// each is read to its end and no further, and its status is the call's.
+// An answer followed by bytes no request asked for (a Content-Length
+// shorter than the body) leaves its connection out of step: it is not
+// reused, or every later call would report the answer before its own.
+func TestLeanCallerAnswerShapes(t *testing.T) {
+	answers := []struct {
+		wire  string
+		close bool // the server closes after it
+		want  int
+	}{
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", false, 200},
+		{"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, 304},
+		{"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n", false, 204},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 500 Unasked\r\nContent-Length: 0\r\n\r\n", false, 200},
+		{"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", false, 201},
+		{"HTTP/1.0 202 Accepted\r\nContent-Length: 1\r\n\r\nx", true, 202},
+		{"HTTP/1.1 203 Until close\r\n\r\nthe body ends with the connection", true, 203},
+		{"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n", false, 429},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	next := 0
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					mu.Lock()
+					a := answers[next%len(answers)]
+					next++
+					mu.Unlock()
+					if _, err := nc.Write([]byte(a.wire)); err != nil || a.close {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	call, closeAll, err := LeanCaller(Request{URL: "http://" + ln.Addr().String() + "/", ContentType: "text/plain", Body: []byte("x")}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	for i, a := range answers {
+		if status, err := call(context.Background()); err != nil || status != a.want {
+			t.Errorf("answer %d: status %d, error %v; want %d", i+1, status, err, a.want)
+		}
+	}
+}
