@@ -333,7 +333,15 @@ func readFinal(br *bufio.Reader) (*http.Response, error) {
 	return nil, fmt.Errorf("more than %d interim (1xx) answers", max1xx)
 }
 
+var errLeanClosed = errors.New("lean client: closed")
+
 func (l *lean) dial(ctx context.Context) (*leanConn, error) {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return nil, errLeanClosed
+	}
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", l.addr)
 	if err != nil {
@@ -344,7 +352,7 @@ func (l *lean) dial(ctx context.Context) (*leanConn, error) {
 	defer l.mu.Unlock()
 	if l.closed {
 		nc.Close()
-		return nil, errors.New("lean client: closed")
+		return nil, errLeanClosed
 	}
 	if l.open == nil {
 		l.open = map[*leanConn]struct{}{}

@@ -205,7 +205,9 @@ func TestLeanCallerRefuses(t *testing.T) {
 		}
 	}
 	// Closed: calls fail instead of dialing.
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	conns := connCounter(srv)
+	srv.Start()
 	defer srv.Close()
 	call, closeAll, err := LeanCaller(Request{URL: srv.URL}, 2)
 	if err != nil {
@@ -219,6 +221,10 @@ func TestLeanCallerRefuses(t *testing.T) {
 		if _, err := call(context.Background()); err == nil {
 			t.Fatal("a call after close succeeded")
 		}
+	}
+	time.Sleep(10 * time.Millisecond) // let a connection reach the server
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: calls after close dialed", n)
 	}
 }
 
