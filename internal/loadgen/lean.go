@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // LeanCaller returns a Caller that POSTs r over its own keep-alive
@@ -51,9 +53,20 @@ func newLean(r Request, conns int) (*lean, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("lean client: %s: no host", r.URL)
 	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
+	// Names in other scripts are dialed and sent in their ASCII form
+	// (bücher.example as xn--bcher-kva.example), as net/http does.
+	hostname, err := httpguts.PunycodeHostPort(u.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("lean client: %s: %w", r.URL, err)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	addr := net.JoinHostPort(hostname, port)
+	host, err := httpguts.PunycodeHostPort(u.Host)
+	if err != nil {
+		return nil, fmt.Errorf("lean client: %s: %w", r.URL, err)
 	}
 	// The request net/http's client writes for r (see HTTPCaller): Host
 	// from the URL, without an empty port or an IPv6 zone (which names
@@ -64,6 +77,13 @@ func newLean(r Request, conns int) (*lean, error) {
 	h := r.Header.Clone()
 	if h == nil {
 		h = http.Header{}
+	}
+	for k, vv := range h {
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v) {
+				return nil, fmt.Errorf("lean client: invalid header %q: %q", k, v)
+			}
+		}
 	}
 	ua := "mlship-bench"
 	if v, ok := h["User-Agent"]; ok {
@@ -82,7 +102,7 @@ func newLean(r Request, conns int) (*lean, error) {
 	h.Set("Content-Type", r.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(r.Body)))
 	var head bytes.Buffer
-	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\n", u.RequestURI(), hostHeader(u.Host))
+	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\n", u.RequestURI(), hostHeader(host))
 	if ua != "" {
 		fmt.Fprintf(&head, "User-Agent: %s\r\n", ua)
 	}

@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // connCounter counts the connections a test server accepted.
@@ -435,6 +438,7 @@ func TestLeanCallerRequestAsNetHTTP(t *testing.T) {
 		{"http://127.0.0.1:/", nil},
 		{"http://[::1]/invocations", nil},
 		{"http://[fe80::1%25eth0]:8080/invocations", nil},
+		{"http://bücher.example:8080/invocations", nil},
 		{"http://127.0.0.1:5000", nil},
 		{"http://127.0.0.1:5000/", http.Header{"Host": {"elsewhere"}, "X-Api-Key": {"k1", "k2"}}},
 		{"http://127.0.0.1:5000/", http.Header{"User-Agent": {"loadtest/1"}, "Content-Length": {"3"}}},
@@ -468,7 +472,7 @@ func TestLeanCallerRequestAsNetHTTP(t *testing.T) {
 		if err := req.Write(&wire); err != nil {
 			t.Fatal(err)
 		}
-		std, err := http.ReadRequest(bufio.NewReader(&wire))
+		std, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(wire.Bytes())))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -593,4 +597,78 @@ func TestLeanCallerAnswerShapes(t *testing.T) {
 			t.Errorf("answer %d: status %d, error %v; want %d", i+1, status, err, a.want)
 		}
 	}
+}
+
+// FuzzLeanRequest checks that what the lean client writes for a URL and a
+// header parses as the request net/http writes for them, whenever both
+// accept them.
+func FuzzLeanRequest(f *testing.F) {
+	f.Add("http://127.0.0.1:5000/invocations?x=1", "X-Api-Key", "k")
+	f.Add("http://[fe80::1%25eth0]:8080/", "Host", "elsewhere")
+	f.Add("http://user:pw@example.com/a%20b", "User-Agent", "")
+	f.Add("http://example.com", "Transfer-Encoding", "chunked")
+	f.Add("http://bücher.example:8080/", "X-Unicode", "ü")
+	f.Add("http://127.0.0.1:5000/", "X-Split", "a\r\nInjected: 1")
+	f.Fuzz(func(t *testing.T, rawURL, key, value string) {
+		r := Request{URL: rawURL, ContentType: "application/json", Body: []byte("{}"), Header: http.Header{key: {value}}}
+		req, err := http.NewRequest(http.MethodPost, r.URL, bytes.NewReader(r.Body))
+		if err != nil || req.URL.Scheme != "http" || !dialable(req.URL.Hostname()) {
+			return // net/http's Transport refuses these too, or cannot dial them
+		}
+		for k, v := range r.Header {
+			req.Header[k] = v
+		}
+		req.Header.Set("Content-Type", r.ContentType)
+		if _, ok := r.Header["User-Agent"]; !ok {
+			req.Header.Set("User-Agent", "mlship-bench")
+		}
+		if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+			pass, _ := u.Password() // as net/http's Client.send adds it
+			req.SetBasicAuth(u.Username(), pass)
+		}
+		for k, vv := range req.Header { // as net/http's Transport checks them
+			for _, v := range vv {
+				if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v) {
+					if _, err := newLean(r, 1); err == nil {
+						t.Fatalf("net/http refuses header %q: %q, the lean client sends it", k, v)
+					}
+					return
+				}
+			}
+		}
+		var wire bytes.Buffer
+		if err := req.Write(&wire); err != nil {
+			return // net/http refuses it
+		}
+		std, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(wire.Bytes())))
+		if err != nil {
+			return
+		}
+		l, err := newLean(r, 1)
+		if err != nil {
+			t.Fatalf("net/http sends it, the lean client refuses it: %v", err)
+		}
+		lean, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(l.wire)))
+		if err != nil {
+			t.Fatalf("the lean request does not parse: %v\n%q\nnet/http's:\n%q", err, l.wire, wire.Bytes())
+		}
+		if lean.Host != std.Host || lean.RequestURI != std.RequestURI || lean.ContentLength != std.ContentLength || !equalHeader(lean.Header, std.Header) {
+			t.Fatalf("lean sends\n%q\nnet/http\n%q", l.wire, wire.Bytes())
+		}
+	})
+}
+
+// dialable reports that host looks like a name or an address: letters
+// (any script), digits, dots, hyphens, and an IPv6 address's colons and
+// zone.
+func dialable(host string) bool {
+	if host == "" {
+		return false
+	}
+	for _, r := range host {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(".-:%", r) {
+			return false
+		}
+	}
+	return true
 }
