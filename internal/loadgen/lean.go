@@ -22,7 +22,10 @@ import (
 // LeanCaller returns a Caller that POSTs r over its own keep-alive
 // HTTP/1.1 connections, at most conns of them, and the function that
 // closes them. The request's bytes are built once; a call writes them and
-// reads the answer with http.ReadResponse on the calling goroutine.
+// reads the answer with http.ReadResponse on the calling goroutine (a
+// request over 64 KiB is written by a second one meanwhile, see
+// inlineWrite). What it sends is what net/http's client sends for r but
+// the User-Agent, and it counts answers as that client does.
 //
 // Why: net/http's Transport hands every request to two goroutines per
 // connection (its read and write loops) and builds a Request, a header map
