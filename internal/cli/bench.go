@@ -61,7 +61,7 @@ func (o *benchOptions) AddFlags(fs *pflag.FlagSet, d *deps) {
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON instead of a markdown table")
 	fs.StringVar(&o.jsonFile, "json-file", "", "also write the JSON report to this file")
 	fs.BoolVar(&o.raw, "raw", true, "for a model directory, also time the flavor's Predict directly (no HTTP) as the limit")
-	fs.StringVar(&o.client, "client", "std", "HTTP client of the load generator: std (net/http's Transport) or lean (its own keep-alive connections, request bytes built once, the answer read on the calling goroutine: about a third of std's CPU per request, which the server then has; http:// only)")
+	fs.StringVar(&o.client, "client", "std", "HTTP client of the load generator: std (net/http's Transport) or lean (its own keep-alive connections, request bytes built once, the answer read on the calling goroutine: about half of std's CPU per request, which the server then has; http:// only)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file; samples of the load generator and raw phases carry the label mlship_bench=client or raw")
 
 	fs.StringVar(&o.model, "model", "", "for a URL target: the model directory to build requests from (default: the server's V2 metadata)")
@@ -221,7 +221,7 @@ func runBench(ctx context.Context, d *deps, o *benchOptions, target string) (err
 	var status int
 	var answer []byte
 	pprof.Do(ctx, pprof.Labels("mlship_bench", "client"), func(ctx context.Context) {
-		status, answer, err = loadgen.Send(ctx, client, req) // its connection is the load generator's too
+		status, answer, err = loadgen.Send(ctx, client, req) // with --client std its connection is the load generator's too
 	})
 	if err != nil {
 		return fmt.Errorf("trial request to %s: %w", req.URL, err)
