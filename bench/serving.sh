@@ -7,6 +7,9 @@
 #
 #   bench/serving.sh                      # iris and mlp, batching auto and off (~6 min)
 #   bench/serving.sh mlp off              # one model, one setting
+#   bench/serving.sh mlp-wide             # the 256-2048-2048-10 MLP, where the model is the
+#                                         # bottleneck (generated into bench/.cache on first use)
+#   TAG=lean BENCH_FLAGS='--client lean' bench/serving.sh   # results named ...-<setting>-lean
 #   DURATION=5s bench/serving.sh iris     # shorter levels
 #   BENCH_FLAGS='--rows 8' bench/serving.sh mlp auto   # any other mlship bench flag
 set -euo pipefail
@@ -26,10 +29,14 @@ for model in ${models[@]}; do
   case "$model" in
     iris) dir=examples/iris-onnx/model ;;
     mlp) dir=examples/mlp-onnx/model ;;
-    *) echo "serving.sh: unknown model $model (iris or mlp)" >&2; exit 2 ;;
+    mlp-wide)
+      dir=bench/.cache/mlp-wide/model
+      [[ -f "$dir/model.onnx" ]] || /usr/bin/python3 examples/mlp-onnx/make_model.py --hidden 2048 --out bench/.cache/mlp-wide >&2
+      ;;
+    *) echo "serving.sh: unknown model $model (iris, mlp or mlp-wide)" >&2; exit 2 ;;
   esac
   for batching in ${settings[@]}; do
-    name="serving-$model-batching-$batching"
+    name="serving-$model-batching-$batching${TAG:+-$TAG}"
     echo "== $name" >&2
     # shellcheck disable=SC2086
     bin/mlship bench "$dir" --concurrency "$CONCURRENCY" --duration "$DURATION" --batching "$batching" \
