@@ -12,6 +12,7 @@
 #   bench/overload.sh examples/iris-onnx/model
 #   SERVE_FLAGS='--max-queue 64' bench/overload.sh     # any mlship serve flag
 #   BENCH_FLAGS='--client lean' bench/overload.sh      # any mlship bench flag, every phase
+#   SERVE_ENV='GOMAXPROCS=1' bench/overload.sh         # environment of the server only
 #   OVERLOAD=4 OVERLOAD_DURATION=30s CLIENTS=1024 CAPACITY_CLIENTS=64 bench/overload.sh
 #   RATE=7000 bench/overload.sh   # offer this many req/s instead of OVERLOAD x the
 #                                 # capacity measured (to compare servers whose
@@ -108,7 +109,7 @@ phase_file="$(mktemp "${TMPDIR:-/tmp}/mlship-overload-phase.XXXXXX")"
 port="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 url="http://127.0.0.1:$port"
 # shellcheck disable=SC2086
-bin/mlship serve "$MODEL" --host 127.0.0.1 --port "$port" --drain-grace 0s ${SERVE_FLAGS:-} 2>"$log" &
+env ${SERVE_ENV:-} bin/mlship serve "$MODEL" --host 127.0.0.1 --port "$port" --drain-grace 0s ${SERVE_FLAGS:-} 2>"$log" &
 server=$!
 sampler=""
 cleanup() {
