@@ -224,31 +224,43 @@ func dirSQL(asc bool) string {
 	return " DESC"
 }
 
-// runOrder adds one order_by clause. Missing values sort last in either
-// direction, then NaN metrics, as MLflow's SQL store orders them.
 // orderBy adds order's clauses, then MLflow's tie-breakers — newest
 // start first, then run id — unless order already sorts by them, so that
 // pages never overlap or skip a run.
 func (q *query) orderBy(order []search.OrderBy) error {
-	byStart, byID := false, false
 	for _, o := range order {
 		if err := q.runOrder(o); err != nil {
 			return err
 		}
-		if o.Entity == search.Attribute {
-			byStart = byStart || o.Key == "start_time"
-			byID = byID || o.Key == "run_id"
-		}
 	}
-	if !byStart {
-		q.order = append(q.order, "r.start_time DESC")
-	}
-	if !byID {
-		q.order = append(q.order, "r.run_uuid ASC")
-	}
+	q.order = append(q.order, tieBreakers(order, "start_time", "r.start_time", "run_id", "r.run_uuid")...)
 	return nil
 }
 
+// tieBreakers are the clauses MLflow orders by after the requested ones,
+// for runs and experiments alike: newest first by timeKey's column, then
+// by id ascending, each unless the request already orders by that
+// attribute.
+func tieBreakers(order []search.OrderBy, timeKey, timeCol, idKey, idCol string) []string {
+	byTime, byID := false, false
+	for _, o := range order {
+		if o.Entity == search.Attribute {
+			byTime = byTime || o.Key == timeKey
+			byID = byID || o.Key == idKey
+		}
+	}
+	var out []string
+	if !byTime {
+		out = append(out, timeCol+" DESC")
+	}
+	if !byID {
+		out = append(out, idCol+" ASC")
+	}
+	return out
+}
+
+// runOrder adds one order_by clause. Missing values sort last in either
+// direction, then NaN metrics, as MLflow's SQL store orders them.
 func (q *query) runOrder(o search.OrderBy) error {
 	switch o.Entity {
 	case search.Metric:
@@ -631,22 +643,14 @@ func (s *Store) SearchExperiments(ctx context.Context, eq tracking.ExperimentQue
 			return nil, "", badFilter("Invalid entity type '%s'. Valid values are ['attribute', 'tag']", c.Entity)
 		}
 	}
-	byCreation, byID := false, false
 	for _, o := range order {
 		col, ok := experimentAttrColumns[o.Key]
 		if o.Entity != search.Attribute || !ok {
 			return nil, "", badFilter("Invalid order_by clause '%s'.", o.Key)
 		}
 		q.order = append(q.order, col.col+dirSQL(o.Ascending))
-		byCreation = byCreation || o.Key == "creation_time"
-		byID = byID || o.Key == "experiment_id"
 	}
-	if !byCreation {
-		q.order = append(q.order, "e.creation_time DESC")
-	}
-	if !byID {
-		q.order = append(q.order, "e.experiment_id ASC")
-	}
+	q.order = append(q.order, tieBreakers(order, "creation_time", "e.creation_time", "experiment_id", "e.experiment_id")...)
 	where := ""
 	if len(q.where) > 0 {
 		where = " WHERE " + strings.Join(q.where, " AND ")
